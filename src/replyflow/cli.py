@@ -1,0 +1,193 @@
+"""The ``replyflow`` command line: a thin layer over the stage packages.
+
+Each command builds the settings once, sets up logging and calls one function of a
+stage package; heavy imports (Spark, TensorFlow, spaCy) happen inside the command so
+``replyflow --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from replyflow.logs import register_secret, setup_logging
+from replyflow.settings import Settings, get_settings
+
+app = typer.Typer(help="replyflow: answer customers on X automatically.", no_args_is_help=True)
+kafka_app = typer.Typer(help="Run the local Apache Kafka broker (KRaft) and manage topics.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Publish tweets to Kafka from X or from a dataset replay.", no_args_is_help=True)
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(ingest_app, name="ingest")
+
+
+def _settings(logfile: str | None = None) -> Settings:
+    settings = get_settings()
+    for name in ("api_token", "x_bearer_token", "x_api_key", "x_api_secret", "x_access_token", "x_access_token_secret"):
+        register_secret(settings.secret(name))
+    setup_logging(settings.log_level, settings.logs_dir / logfile if logfile else None)
+    return settings
+
+
+# --- models -------------------------------------------------------------------------
+@app.command()
+def train(
+    only: Annotated[
+        Optional[list[str]], typer.Option(help="Train only these steps: split, lda, sentiment, topic.")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping decides).")] = 15,
+) -> None:
+    """Reproduce every model artefact under models/ from data/ (split, LDA labels, LSTMs, export)."""
+    from replyflow.nlp.train import train_all
+
+    train_all(_settings(), only=only, epochs=epochs)
+
+
+@app.command()
+def evaluate() -> None:
+    """Evaluate the models and baselines on the test split; write reports/."""
+    from replyflow.nlp.evaluate import evaluate_all
+
+    evaluate_all(_settings())
+
+
+# --- Kafka --------------------------------------------------------------------------
+@kafka_app.command("fetch")
+def kafka_fetch() -> None:
+    """Fetch the pinned Kafka broker and Spark connector jars from Maven Central (cached)."""
+    from replyflow.kafka.broker import fetch_jars
+
+    fetch_jars(_settings())
+
+
+@kafka_app.command("start")
+def kafka_start() -> None:
+    """Start the local single-node broker (formats storage on first start) and create topics."""
+    from replyflow.kafka.broker import start
+    from replyflow.kafka.topics import ensure_topics
+
+    settings = _settings()
+    start(settings)
+    ensure_topics(settings)
+
+
+@kafka_app.command("stop")
+def kafka_stop() -> None:
+    """Stop the local broker cleanly."""
+    from replyflow.kafka.broker import stop
+
+    stop(_settings())
+
+
+@kafka_app.command("status")
+def kafka_status() -> None:
+    """Say whether the broker answers, and where."""
+    from replyflow.kafka.broker import status
+
+    raise typer.Exit(0 if status(_settings()) else 1)
+
+
+@kafka_app.command("topics")
+def kafka_topics() -> None:
+    """Create the configured topics if missing and list them with partitions and end offsets."""
+    from replyflow.kafka.topics import ensure_topics, describe_topics
+
+    settings = _settings()
+    ensure_topics(settings)
+    describe_topics(settings)
+
+
+# --- ingest -------------------------------------------------------------------------
+@ingest_app.command("replay")
+def ingest_replay(
+    file: Annotated[Path, typer.Argument(help="CSV with the dataset's columns, or JSONL of raw tweets.")],
+    rate: Annotated[float, typer.Option(help="Tweets per second; 0 = as fast as possible.")] = 0.0,
+    limit: Annotated[Optional[int], typer.Option(help="Stop after this many input rows.")] = None,
+) -> None:
+    """Replay a dataset into tweets.raw (invalid rows go to tweets.dlq with the reason)."""
+    from replyflow.ingest.replay import replay_file
+
+    replay_file(_settings(), file, rate=rate, limit=limit)
+
+
+@ingest_app.command("x-stream")
+def ingest_x_stream() -> None:
+    """Listen to the X filtered stream (rules from settings) and publish matches."""
+    from replyflow.ingest.x_api import run_filtered_stream
+
+    run_filtered_stream(_settings("x-stream.log"))
+
+
+@ingest_app.command("x-mentions")
+def ingest_x_mentions(
+    once: Annotated[bool, typer.Option(help="Poll once and exit.")] = False,
+) -> None:
+    """Poll the support account's mentions timeline (since_id kept across restarts)."""
+    from replyflow.ingest.x_api import poll_mentions
+
+    poll_mentions(_settings("x-mentions.log"), once=once)
+
+
+# --- stream, reply service ------------------------------------------------------------
+@app.command()
+def stream(
+    until_idle: Annotated[
+        Optional[float], typer.Option(help="Stop after this many seconds without new input (default: run forever).")
+    ] = None,
+) -> None:
+    """Run the Spark Structured Streaming job: tweets.raw -> NLP -> parquet, tweets.enriched, replies."""
+    from replyflow.stream.job import run_stream
+
+    run_stream(_settings("stream.log"), until_idle=until_idle)
+
+
+@app.command()
+def serve(
+    sender: Annotated[bool, typer.Option(help="Also run the outbox sender in this process.")] = True,
+) -> None:
+    """Serve the reply API and the agent dashboard with a production WSGI server."""
+    from replyflow.reply.app import serve as serve_app
+
+    serve_app(_settings("serve.log"), with_sender=sender)
+
+
+@app.command()
+def send(once: Annotated[bool, typer.Option(help="Drain the outbox once and exit.")] = False) -> None:
+    """Post queued replies from the outbox (dry run unless REPLYFLOW_DRY_RUN=false)."""
+    from replyflow.reply.sender import run_sender
+
+    run_sender(_settings("sender.log"), once=once)
+
+
+# --- all together ---------------------------------------------------------------------
+@app.command()
+def demo(
+    limit: Annotated[int, typer.Option(help="How many dataset tweets to replay.")] = 1000,
+    rate: Annotated[float, typer.Option(help="Replay rate, tweets per second (0 = as fast as possible).")] = 50.0,
+    keep_running: Annotated[bool, typer.Option(help="Keep the services up after the summary.")] = False,
+) -> None:
+    """Run the whole pipeline end-to-end on embedded defaults and show what happened."""
+    from replyflow.demo import run_demo
+
+    run_demo(_settings("demo.log"), limit=limit, rate=rate, keep_running=keep_running)
+
+
+@app.command()
+def up() -> None:
+    """Start broker, reply service and stream job in the background (logs in var/logs)."""
+    from replyflow.services import up as services_up
+
+    services_up(_settings())
+
+
+@app.command()
+def down() -> None:
+    """Stop everything `replyflow up` started."""
+    from replyflow.services import down as services_down
+
+    services_down(_settings())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

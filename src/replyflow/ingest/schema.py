@@ -1,0 +1,104 @@
+"""The message on ``tweets.raw`` and the dead-letter envelope, as pydantic models.
+
+Every source (X filtered stream, mentions polling, dataset replay) produces a
+:class:`RawTweet`; the Spark job validates the same JSON again with the same rules
+(see :func:`parse_raw`), so a message is either valid everywhere or rejected with a
+reason.  We reject rather than guess: a tweet with a missing id or text is not fixed up.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+MAX_TEXT_CHARS = 1000  # X allows 280 (25,000 for premium long posts we do not handle).
+Source = Literal["x-stream", "x-mentions", "replay"]
+
+
+class RawTweet(BaseModel):
+    """One tweet as published to ``tweets.raw`` (key = ``tweet_id``)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=False)
+
+    tweet_id: str = Field(pattern=r"^[0-9]{1,20}$")
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    author_id: str = Field(pattern=r"^[0-9A-Za-z_]{1,32}$")
+    author_handle: str = Field(pattern=r"^[A-Za-z0-9_]{1,50}$")
+    created_at: datetime
+    conversation_id: str = Field(pattern=r"^[0-9]{1,20}$")
+    in_reply_to_tweet_id: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
+    lang: str = Field(default="en", max_length=8)
+    source: Source
+    matched_rules: list[str] = Field(default_factory=list)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is blank")
+        return value
+
+    @field_validator("created_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("created_at must carry a timezone (ISO-8601 UTC)")
+        return value.astimezone(timezone.utc)
+
+    def to_json(self) -> bytes:
+        """Serialise as the wire format: compact JSON, ``created_at`` as ISO-8601 with ``Z``."""
+        data = self.model_dump(mode="json")
+        data["created_at"] = self.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class DeadLetter(BaseModel):
+    """What goes to ``tweets.dlq``: the original bytes (as text, lossy if not UTF-8) and why."""
+
+    reason: str
+    stage: str  # ingest-replay, ingest-x, stream-parse, ...
+    payload: str
+    source_topic: str | None = None
+    source_partition: int | None = None
+    source_offset: int | None = None
+    failed_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode("utf-8")
+
+
+def describe_error(exc: ValidationError) -> str:
+    """A short, human-readable reason from a pydantic error, e.g. ``text: field required``."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "message"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_raw(payload: bytes | str | dict[str, Any]) -> RawTweet:
+    """Parse and validate one raw message; raises ``ValueError`` with a clear reason.
+
+    Used by the producer before publishing and by the stream job after consuming.
+    """
+    if isinstance(payload, dict):
+        data = payload
+    else:
+        if isinstance(payload, bytes):
+            try:
+                payload = payload.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"invalid UTF-8 at byte {exc.start}") from None
+        try:
+            data = json.loads(payload)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"not a JSON object but {type(data).__name__}")
+    try:
+        return RawTweet.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(describe_error(exc)) from None

@@ -1,0 +1,1 @@
+"""replyflow.kafka stage."""

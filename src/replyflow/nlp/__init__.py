@@ -1,0 +1,1 @@
+"""replyflow.nlp stage."""

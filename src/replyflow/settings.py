@@ -1,0 +1,204 @@
+"""One typed settings object for every stage of replyflow.
+
+Values come, highest priority first, from: explicit keyword arguments, environment
+variables (prefix ``REPLYFLOW_``; a few well-known names such as
+``KAFKA_BOOTSTRAP_SERVERS`` are accepted too), an untracked ``.env`` file, a TOML
+config file (``replyflow.toml`` or the file named by ``REPLYFLOW_CONFIG``), and the
+defaults below.  The defaults run everything on one machine: a local Kafka broker
+started by replyflow, Spark ``local[*]``, SQLite, dry-run replies.  Scaling out is a
+matter of changing settings (bootstrap servers, ``spark_master``, ``parquet_path``,
+``database_url``), never code.
+
+Settings are passed down explicitly (``create_app(settings)``, ``run(settings)``);
+library code never reads a global.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+TOPIC_CLASSES: tuple[str, ...] = (
+    "Baggage Issue",
+    "Customer Experience",
+    "Delay and Customer Service",
+    "Extra Charges",
+    "Online Booking",
+    "Reschedule and Refund",
+    "Reservation Issue",
+    "Seating Preferences",
+)
+SENTIMENT_CLASSES: tuple[str, ...] = ("negative", "neutral", "positive")
+
+
+def _alias(name: str, *extra: str) -> AliasChoices:
+    return AliasChoices(f"REPLYFLOW_{name.upper()}", *extra)
+
+
+class Settings(BaseSettings):
+    """All configuration of replyflow.  Every field is documented in docs/CONFIGURATION.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="REPLYFLOW_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- general -------------------------------------------------------------------
+    state_dir: Path = Field(Path("var"), description="Runtime state: broker data, checkpoints, parquet, SQLite, logs.")
+    data_dir: Path = Field(Path("data"), description="Training data (the airline tweets).")
+    models_dir: Path = Field(Path("models"), description="Trained, exported model artefacts.")
+    reports_dir: Path = Field(Path("reports"), description="Evaluation reports and figures.")
+    jars_dir: Path = Field(Path(".cache/jars"), description="Jars fetched from Maven Central.")
+    jvm_dir: Path = Field(Path("jvm"), description="Pinned Maven poms (Kafka broker, Spark connector).")
+    log_level: str = Field("INFO", validation_alias=_alias("log_level", "LOG_LEVEL"))
+    seed: int = 42
+
+    # --- Kafka ---------------------------------------------------------------------
+    kafka_bootstrap_servers: str | None = Field(
+        None,
+        validation_alias=_alias("kafka_bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="External cluster. Unset: replyflow runs its own single-node broker on 127.0.0.1.",
+    )
+    kafka_local_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap: str = "512m"
+    topic_raw: str = "tweets.raw"
+    topic_enriched: str = "tweets.enriched"
+    topic_dlq: str = "tweets.dlq"
+    topic_partitions: int = 3
+    topic_replication_factor: int = 1
+
+    # --- Spark ---------------------------------------------------------------------
+    spark_master: str = Field("local[*]", validation_alias=_alias("spark_master", "SPARK_MASTER"))
+    spark_driver_memory: str = "2g"
+    spark_shuffle_partitions: int = 4
+    parquet_path: str = Field("", description="Where enriched tweets land; a local path or an object-store URL.")
+    checkpoint_dir: str = Field("", description="Structured Streaming checkpoint location.")
+    stream_trigger_seconds: float = 2.0
+    stream_max_offsets_per_trigger: int = 2000
+    stream_starting_offsets: str = "earliest"
+    stream_write_enriched_topic: bool = True
+    stream_post_replies: bool = True
+
+    # --- reply service ---------------------------------------------------------------
+    database_url: str = Field("", validation_alias=_alias("database_url", "DATABASE_URL"))
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_url: str = Field("", description="Base URL the stream job posts to; default http://api_host:api_port")
+    api_token: SecretStr | None = Field(None, validation_alias=_alias("api_token", "REPLYFLOW_API_TOKEN"))
+    api_max_batch: int = 500
+    api_max_text_chars: int = 1000
+
+    # --- reply policy ----------------------------------------------------------------
+    our_handles: list[str] = Field(default_factory=lambda: ["replyflowsupport"])
+    reply_min_topic_confidence: float = 0.5
+    reply_min_sentiment_confidence: float = 0.5
+    reply_to_positive: bool = False
+    support_signature: str = "^RF"
+
+    # --- X API -----------------------------------------------------------------------
+    x_bearer_token: SecretStr | None = Field(None, validation_alias=_alias("x_bearer_token", "X_BEARER_TOKEN"))
+    x_api_key: SecretStr | None = Field(None, validation_alias=_alias("x_api_key", "X_API_KEY"))
+    x_api_secret: SecretStr | None = Field(None, validation_alias=_alias("x_api_secret", "X_API_SECRET"))
+    x_access_token: SecretStr | None = Field(None, validation_alias=_alias("x_access_token", "X_ACCESS_TOKEN"))
+    x_access_token_secret: SecretStr | None = Field(
+        None, validation_alias=_alias("x_access_token_secret", "X_ACCESS_TOKEN_SECRET")
+    )
+    x_support_user_id: str | None = None
+    x_stream_rules: list[str] = Field(
+        default_factory=lambda: ["@replyflowsupport -is:retweet", "#replyflowhelp -is:retweet"]
+    )
+    x_poll_interval_seconds: float = 60.0
+    x_api_base_url: str = Field("https://api.twitter.com", description="Only changed by tests (local fake X API).")
+    dry_run: bool = Field(True, description="Record replies in the outbox and mark them sent, never post.")
+    sender_poll_seconds: float = 1.0
+    sender_max_attempts: int = 5
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("REPLYFLOW_CONFIG", "replyflow.toml"))
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+            file_secret_settings,
+        )
+
+    @field_validator("state_dir", "data_dir", "models_dir", "reports_dir", "jars_dir", "jvm_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Spark workers and background services may run from another directory.
+        return value.expanduser().resolve()
+
+    @field_validator("our_handles", mode="after")
+    @classmethod
+    def _lower_handles(cls, value: list[str]) -> list[str]:
+        return [h.lstrip("@").lower() for h in value]
+
+    # --- derived values --------------------------------------------------------------
+    @property
+    def kafka_is_local(self) -> bool:
+        """True when replyflow manages its own broker (no external bootstrap servers)."""
+        return not self.kafka_bootstrap_servers
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_local_port}"
+
+    @property
+    def kafka_data_dir(self) -> Path:
+        return self.state_dir / "kafka"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def parquet_location(self) -> str:
+        return self.parquet_path or str(self.state_dir / "parquet" / "enriched")
+
+    @property
+    def checkpoint_location(self) -> str:
+        return self.checkpoint_dir or str(self.state_dir / "checkpoints" / "stream")
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_dir / 'replyflow.db'}"
+
+    @property
+    def reply_api_url(self) -> str:
+        return (self.api_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    @property
+    def project_root(self) -> Path:
+        return self.jvm_dir.parent
+
+    def secret(self, name: str) -> str | None:
+        """Plain value of a secret field, or None. Never log the result."""
+        value: Any = getattr(self, name)
+        return value.get_secret_value() if value is not None else None
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment, .env and config file, with overrides on top."""
+    return Settings(**overrides)

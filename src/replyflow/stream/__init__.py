@@ -1,0 +1,1 @@
+"""replyflow.stream stage."""

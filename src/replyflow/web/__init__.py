@@ -1,0 +1,1 @@
+"""replyflow.web stage."""
