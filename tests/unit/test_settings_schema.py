@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from replyflow.ingest.schema import RawTweet, parse_raw
+
+
+def _valid() -> dict:
+    return {
+        "tweet_id": "570306133677760513",
+        "text": "@united my bag is lost, flight UA 1234",
+        "author_id": "123",
+        "author_handle": "jane_doe",
+        "created_at": "2015-02-24T11:35:52Z",
+        "conversation_id": "570306133677760513",
+        "in_reply_to_tweet_id": None,
+        "lang": "en",
+        "source": "replay",
+        "matched_rules": [],
+    }
+
+
+def test_settings_defaults_are_local(settings):
+    assert settings.kafka_is_local
+    assert settings.bootstrap_servers == f"127.0.0.1:{settings.kafka_local_port}"
+    assert settings.db_url.startswith("sqlite:///")
+    assert settings.spark_master == "local[*]"
+    assert settings.dry_run is True
+
+
+def test_external_kafka_by_environment(monkeypatch, settings):
+    from replyflow.settings import Settings
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka-1:9092,kafka-2:9092")
+    s = Settings(_env_file=None)
+    assert not s.kafka_is_local
+    assert s.bootstrap_servers == "kafka-1:9092,kafka-2:9092"
+
+
+def test_secret_not_in_repr(settings):
+    assert "test-token-123456" not in repr(settings)
+    assert settings.secret("api_token") == "test-token-123456"
+
+
+def test_raw_tweet_roundtrip():
+    tweet = parse_raw(json.dumps(_valid()))
+    assert isinstance(tweet, RawTweet)
+    again = parse_raw(tweet.to_json())
+    assert again == tweet
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"not json", "not JSON"),
+        (b"\xff\xfe", "invalid UTF-8"),
+        (b"[1,2]", "not a JSON object"),
+        (json.dumps({**_valid(), "tweet_id": "abc"}).encode(), "tweet_id"),
+        (json.dumps({k: v for k, v in _valid().items() if k != "text"}).encode(), "text"),
+        (json.dumps({**_valid(), "text": "   "}).encode(), "blank"),
+        (json.dumps({**_valid(), "text": "x" * 5000}).encode(), "text"),
+        (json.dumps({**_valid(), "created_at": "2015-02-24T11:35:52"}).encode(), "timezone"),
+        (json.dumps({**_valid(), "source": "carrier-pigeon"}).encode(), "source"),
+    ],
+)
+def test_parse_raw_rejects_with_reason(payload, reason):
+    with pytest.raises(ValueError, match=reason):
+        parse_raw(payload)
