@@ -62,8 +62,8 @@ class Settings(BaseSettings):
     reports_dir: Path = Field(Path("reports"), description="Evaluation reports and figures.")
     jars_dir: Path = Field(Path(".cache/jars"), description="Jars fetched from Maven Central.")
     jvm_dir: Path = Field(Path("jvm"), description="Pinned Maven poms (Kafka broker, Spark connector).")
-    log_level: str = Field("INFO", validation_alias=_alias("log_level", "LOG_LEVEL"))
-    seed: int = 42
+    log_level: str = Field("INFO", validation_alias=_alias("log_level", "LOG_LEVEL"), description="Python logging level.")
+    seed: int = Field(42, description="Seed for the data split and model training.")
 
     # --- Kafka ---------------------------------------------------------------------
     kafka_bootstrap_servers: str | None = Field(
@@ -71,60 +71,79 @@ class Settings(BaseSettings):
         validation_alias=_alias("kafka_bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS"),
         description="External cluster. Unset: replyflow runs its own single-node broker on 127.0.0.1.",
     )
-    kafka_local_port: int = 19092
-    kafka_controller_port: int = 19093
-    kafka_heap: str = "512m"
-    topic_raw: str = "tweets.raw"
-    topic_enriched: str = "tweets.enriched"
-    topic_dlq: str = "tweets.dlq"
-    topic_partitions: int = 3
-    topic_replication_factor: int = 1
+    kafka_local_port: int = Field(19092, description="Client port of the local broker (127.0.0.1).")
+    kafka_controller_port: int = Field(19093, description="KRaft controller port of the local broker.")
+    kafka_heap: str = Field("512m", description="JVM heap of the local broker (-Xmx).")
+    topic_raw: str = Field("tweets.raw", description="Topic of incoming tweets (key = tweet_id).")
+    topic_enriched: str = Field("tweets.enriched", description="Topic of enriched tweets (optional sink).")
+    topic_dlq: str = Field("tweets.dlq", description="Dead-letter topic: rejected messages with their reason.")
+    topic_partitions: int = Field(3, description="Partitions of the topics replyflow creates.")
+    topic_replication_factor: int = Field(1, description="Replication factor of created topics (3 on a real cluster).")
 
     # --- Spark ---------------------------------------------------------------------
-    spark_master: str = Field("local[*]", validation_alias=_alias("spark_master", "SPARK_MASTER"))
-    spark_driver_memory: str = "2g"
-    spark_shuffle_partitions: int = 4
+    spark_master: str = Field(
+        "local[*]", validation_alias=_alias("spark_master", "SPARK_MASTER"), description="spark.master, e.g. spark://host:7077."
+    )
+    spark_driver_memory: str = Field("2g", description="spark.driver.memory.")
+    spark_shuffle_partitions: int = Field(4, description="spark.sql.shuffle.partitions.")
     parquet_path: str = Field("", description="Where enriched tweets land; a local path or an object-store URL.")
     checkpoint_dir: str = Field("", description="Structured Streaming checkpoint location.")
-    stream_trigger_seconds: float = 2.0
-    stream_max_offsets_per_trigger: int = 2000
-    stream_starting_offsets: str = "earliest"
-    stream_write_enriched_topic: bool = True
-    stream_post_replies: bool = True
+    stream_trigger_seconds: float = Field(2.0, description="Micro-batch trigger interval.")
+    stream_max_offsets_per_trigger: int = Field(2000, description="Upper bound of Kafka records per micro-batch.")
+    stream_starting_offsets: str = Field("earliest", description="Where a new query (no checkpoint) starts: earliest or latest.")
+    stream_write_enriched_topic: bool = Field(True, description="Also publish enriched rows to topic_enriched.")
+    stream_post_replies: bool = Field(True, description="Post rows that need a reply to the reply API.")
 
     # --- reply service ---------------------------------------------------------------
-    database_url: str = Field("", validation_alias=_alias("database_url", "DATABASE_URL"))
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
+    database_url: str = Field(
+        "",
+        validation_alias=_alias("database_url", "DATABASE_URL"),
+        description="SQLAlchemy URL of the ticket store; default SQLite in state_dir, e.g. postgresql+psycopg://...",
+    )
+    api_host: str = Field("127.0.0.1", description="Interface the reply service listens on.")
+    api_port: int = Field(8000, description="Port of the reply service and dashboard.")
     api_url: str = Field("", description="Base URL the stream job posts to; default http://api_host:api_port")
-    api_token: SecretStr | None = Field(None, validation_alias=_alias("api_token", "REPLYFLOW_API_TOKEN"))
-    api_max_batch: int = 500
-    api_max_text_chars: int = 1000
+    api_token: SecretStr | None = Field(
+        None, validation_alias=_alias("api_token"), description="Bearer token for the API's write endpoints."
+    )
+    api_max_batch: int = Field(500, description="Most tweets accepted in one POST /replies.")
+    api_max_text_chars: int = Field(1000, description="Longest tweet text accepted by the API.")
 
     # --- reply policy ----------------------------------------------------------------
-    our_handles: list[str] = Field(default_factory=lambda: ["replyflowsupport"])
-    reply_min_topic_confidence: float = 0.5
-    reply_min_sentiment_confidence: float = 0.5
-    reply_to_positive: bool = False
-    support_signature: str = "^RF"
+    our_handles: list[str] = Field(default_factory=lambda: ["replyflowsupport"], description="Our own handles: never replied to.")
+    reply_min_topic_confidence: float = Field(0.5, description="Topic confidence needed to answer a neutral tweet automatically.")
+    reply_min_sentiment_confidence: float = Field(0.5, description="Sentiment confidence needed for an automatic reply; below it a human gets the ticket.")
+    reply_to_positive: bool = Field(False, description="Thank positive tweets publicly (else leave them).")
+    support_signature: str = Field("^RF", description="Signature appended to every reply.")
 
     # --- X API -----------------------------------------------------------------------
-    x_bearer_token: SecretStr | None = Field(None, validation_alias=_alias("x_bearer_token", "X_BEARER_TOKEN"))
-    x_api_key: SecretStr | None = Field(None, validation_alias=_alias("x_api_key", "X_API_KEY"))
-    x_api_secret: SecretStr | None = Field(None, validation_alias=_alias("x_api_secret", "X_API_SECRET"))
-    x_access_token: SecretStr | None = Field(None, validation_alias=_alias("x_access_token", "X_ACCESS_TOKEN"))
+    x_bearer_token: SecretStr | None = Field(
+        None, validation_alias=_alias("x_bearer_token", "X_BEARER_TOKEN"), description="X API app bearer token (stream, mentions)."
+    )
+    x_api_key: SecretStr | None = Field(
+        None, validation_alias=_alias("x_api_key", "X_API_KEY"), description="X API consumer key (posting replies)."
+    )
+    x_api_secret: SecretStr | None = Field(
+        None, validation_alias=_alias("x_api_secret", "X_API_SECRET"), description="X API consumer secret."
+    )
+    x_access_token: SecretStr | None = Field(
+        None, validation_alias=_alias("x_access_token", "X_ACCESS_TOKEN"), description="Access token of the support account."
+    )
     x_access_token_secret: SecretStr | None = Field(
-        None, validation_alias=_alias("x_access_token_secret", "X_ACCESS_TOKEN_SECRET")
+        None,
+        validation_alias=_alias("x_access_token_secret", "X_ACCESS_TOKEN_SECRET"),
+        description="Access token secret of the support account.",
     )
-    x_support_user_id: str | None = None
+    x_support_user_id: str | None = Field(None, description="User id of the support account (mentions polling).")
     x_stream_rules: list[str] = Field(
-        default_factory=lambda: ["@replyflowsupport -is:retweet", "#replyflowhelp -is:retweet"]
+        default_factory=lambda: ["@replyflowsupport -is:retweet", "#replyflowhelp -is:retweet"],
+        description="Filtered-stream rules (X API v2 rule syntax) kept in sync at start.",
     )
-    x_poll_interval_seconds: float = 60.0
+    x_poll_interval_seconds: float = Field(60.0, description="Mentions polling interval.")
     x_api_base_url: str = Field("https://api.twitter.com", description="Only changed by tests (local fake X API).")
     dry_run: bool = Field(True, description="Record replies in the outbox and mark them sent, never post.")
-    sender_poll_seconds: float = 1.0
-    sender_max_attempts: int = 5
+    sender_poll_seconds: float = Field(1.0, description="How often the sender looks at the outbox.")
+    sender_max_attempts: int = Field(5, description="Attempts before an outbox entry is marked failed.")
 
     @classmethod
     def settings_customise_sources(

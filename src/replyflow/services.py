@@ -1,0 +1,173 @@
+"""Background services for ``replyflow up`` / ``down`` and the demo.
+
+Each service (reply API, stream job) runs as its own ``replyflow`` subprocess in its own
+process group, with a pidfile under ``var/run`` and its log under ``var/logs``, so one
+place shows what is running and where it writes.  The Kafka broker is managed by
+:mod:`replyflow.kafka.broker` (it has its own pidfile) and is only started when the
+settings point at the local broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from replyflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    argv: tuple[str, ...]
+
+
+SERVICES: tuple[Service, ...] = (
+    Service("serve", ("serve",)),
+    Service("stream", ("stream",)),
+)
+
+
+def _run_dir(settings: Settings) -> Path:
+    path = settings.state_dir / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _pidfile(settings: Settings, name: str) -> Path:
+    return _run_dir(settings) / f"{name}.pid"
+
+
+def pid_of(settings: Settings, name: str) -> int | None:
+    """PID of a running service, or None (a stale pidfile is removed)."""
+    pidfile = _pidfile(settings, name)
+    if not pidfile.exists():
+        return None
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError, PermissionError):
+        pidfile.unlink(missing_ok=True)
+        return None
+    return pid
+
+
+def start_service(settings: Settings, service: Service, env: dict[str, str] | None = None) -> int:
+    """Start one service in the background unless it already runs; returns its PID."""
+    running = pid_of(settings, service.name)
+    if running:
+        log.info("%s already running (pid %s)", service.name, running)
+        return running
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    logfile = settings.logs_dir / f"{service.name}.out"
+    child_env = {**os.environ, **(env or {}), "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
+    with open(logfile, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "replyflow.cli", *service.argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=child_env,
+            start_new_session=True,  # own process group: Ctrl-C in the terminal does not hit it twice
+        )
+    _pidfile(settings, service.name).write_text(str(proc.pid))
+    log.info("started %s (pid %s), log %s", service.name, proc.pid, logfile)
+    return proc.pid
+
+
+def stop_service(settings: Settings, name: str, timeout: float = 60.0) -> None:
+    """SIGTERM the service's process group, wait for a clean exit, SIGKILL after ``timeout``."""
+    pid = pid_of(settings, name)
+    if pid is None:
+        return
+    log.info("stopping %s (pid %s)", name, pid)
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        _reap(pid)
+        time.sleep(0.2)
+    else:
+        log.warning("%s did not stop in %.0f s; killing it", name, timeout)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _reap(pid)
+    _pidfile(settings, name).unlink(missing_ok=True)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def wait_for_api(settings: Settings, timeout: float = 60.0) -> None:
+    """Block until the reply service answers its health check."""
+    url = f"{settings.reply_api_url}/api/v1/health"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"reply service did not answer {url} within {timeout:.0f} s; see {settings.logs_dir}/serve.out")
+
+
+def token_env(settings: Settings) -> dict[str, str]:
+    """Environment that gives every service the same API token.
+
+    With no token configured, one is generated once and kept in ``var/run/api-token``
+    (mode 0600), so the stream job can authenticate to the reply service without the
+    token ever being printed or committed.
+    """
+    if settings.api_token is not None:
+        return {}
+    path = _run_dir(settings) / "api-token"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return {"REPLYFLOW_API_TOKEN": path.read_text().strip()}
+
+
+def up(settings: Settings, env: dict[str, str] | None = None) -> None:
+    """Start the broker (when local), the reply service and the stream job in the background."""
+    from replyflow.kafka.broker import start as start_broker
+    from replyflow.kafka.topics import ensure_topics
+
+    env = {**token_env(settings), **(env or {})}
+    start_broker(settings)
+    ensure_topics(settings)
+    start_service(settings, SERVICES[0], env)
+    wait_for_api(settings)
+    start_service(settings, SERVICES[1], env)
+    log.info("replyflow is up: dashboard %s/ ; logs in %s", settings.reply_api_url, settings.logs_dir)
+
+
+def down(settings: Settings) -> None:
+    """Stop the stream job first (so it commits its batch), then the API, then the broker."""
+    from replyflow.kafka.broker import stop as stop_broker
+
+    for service in reversed(SERVICES):
+        stop_service(settings, service.name)
+    stop_broker(settings)
