@@ -1,0 +1,289 @@
+"""The Spark Structured Streaming job: read raw -> parse -> enrich -> write parquet / topics / replies.
+
+Reading order of this module is the data flow:
+
+* :func:`read_raw`      Kafka source on ``tweets.raw`` (checkpointed offsets, bounded batches);
+* :func:`parse`         ``mapInPandas`` with the ingest validator: tweets or dead letters;
+* :class:`BatchWriter`  the ``foreachBatch`` sink: split off dead letters, :func:`enrich` once
+                        (persisted), then parquet, ``tweets.enriched``, ``tweets.dlq``, replies;
+* :class:`StreamJob`    starts the query, watches for idleness and signals, stops gracefully;
+* :func:`run_stream`    what ``replyflow stream`` calls.
+
+Why one query with ``foreachBatch`` rather than a file-sink query plus a second query: two
+queries would each run the NLP on every tweet; one query enriches once per batch and gets
+exactly-once parquet from batch-keyed partition overwrite (docs/STREAM.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+
+from replyflow.settings import Settings
+from replyflow.stream.enrich import EnrichPartitions, Enricher, PolicyConfig, load_enricher, parse_partitions
+from replyflow.stream.progress import BatchReport, ProgressCallback, StreamTotals
+from replyflow.stream.replies import ReplyClient
+from replyflow.stream.schema import DLQ_COLUMN, ENRICHED_SCHEMA, PARSED_SCHEMA
+from replyflow.stream.session import create_spark
+from replyflow.stream.sinks import dead_letter_messages, enriched_json, reply_rows, write_parquet, write_topic
+
+log = logging.getLogger(__name__)
+
+QUERY_NAME = "replyflow-stream"
+
+
+# --- the data flow --------------------------------------------------------------------------
+def read_raw(spark: SparkSession, settings: Settings) -> DataFrame:
+    """``tweets.raw`` as a stream of Kafka records (key, value, topic, partition, offset, timestamp).
+
+    ``failOnDataLoss=false``: if retention deletes records before we read them (or a dev
+    topic is recreated), Spark logs it and goes on instead of stopping every reply.
+    """
+    return (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.bootstrap_servers)
+        .option("subscribe", settings.topic_raw)
+        .option("startingOffsets", settings.stream_starting_offsets)
+        .option("maxOffsetsPerTrigger", str(settings.stream_max_offsets_per_trigger))
+        .option("failOnDataLoss", "false")
+        .load()
+    )
+
+
+def parse(records: DataFrame) -> DataFrame:
+    """Validate every record with the ingest validator; invalid ones carry a ``dead_letter`` envelope."""
+    return records.mapInPandas(parse_partitions, PARSED_SCHEMA)
+
+
+def enrich(tweets: DataFrame, enrich_fn: EnrichPartitions) -> DataFrame:
+    """Add NLP, ``needs_reply`` and lineage, batched per Arrow batch in the Python workers."""
+    return tweets.mapInPandas(enrich_fn, ENRICHED_SCHEMA)
+
+
+class BatchWriter:
+    """The ``foreachBatch`` function: one micro-batch to every sink, enriching once.
+
+    The batch commits (its offsets advance) only when this returns, so a failure anywhere,
+    including a reply service that stays down, means the batch is replayed; every sink is
+    idempotent for a replay (see :mod:`replyflow.stream.sinks`).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        enrich_fn: EnrichPartitions,
+        replies: ReplyClient | None,
+        totals: StreamTotals,
+        on_batch: ProgressCallback | None = None,
+    ) -> None:
+        self.settings = settings
+        self.enrich_fn = enrich_fn
+        self.replies = replies
+        self.totals = totals
+        self.on_batch = on_batch
+        self.last_rows_at = time.monotonic()
+
+    def __call__(self, parsed_batch: DataFrame, batch_id: int) -> None:
+        started = time.time()
+        settings = self.settings
+        parsed = parsed_batch.persist()
+        enriched = None
+        try:
+            rows_in = parsed.count()
+            if rows_in == 0:
+                return
+            self.last_rows_at = time.monotonic()
+            tweets = parsed.filter(F.col(DLQ_COLUMN).isNull())
+            enriched = enrich(tweets, self.enrich_fn).persist()
+            n_enriched = enriched.count()
+
+            write_parquet(enriched, batch_id, settings.parquet_location)
+            parquet_at = time.time()
+            if settings.stream_write_enriched_topic and n_enriched:
+                write_topic(enriched_json(enriched), settings.topic_enriched, settings.bootstrap_servers)
+            n_dead = rows_in - n_enriched
+            if n_dead:
+                write_topic(dead_letter_messages(parsed), settings.topic_dlq, settings.bootstrap_servers)
+                log.warning("batch %d: %d invalid message(s) sent to %s", batch_id, n_dead, settings.topic_dlq)
+            to_reply = reply_rows(enriched) if self.replies is not None else []
+            posted = self.replies.post(to_reply) if self.replies is not None and to_reply else None
+        finally:
+            if enriched is not None:
+                enriched.unpersist()
+            parsed.unpersist()
+        report = BatchReport(
+            batch_id=batch_id,
+            rows_in=rows_in,
+            dead_letters=n_dead,
+            enriched=n_enriched,
+            needs_reply=len(to_reply),
+            replies_posted=posted.posted if posted else 0,
+            tickets=posted.tickets if posted else 0,
+            duration_s=round(time.time() - started, 3),
+            started_at=started,
+            parquet_written_at=parquet_at,
+            finished_at=time.time(),
+        )
+        self.totals.add(report)
+        log.info(
+            "batch %d: %d in, %d enriched, %d to DLQ, %d need a reply, %d posted (%d tickets) in %.2f s",
+            batch_id, rows_in, n_enriched, n_dead, report.needs_reply, report.replies_posted, report.tickets,
+            report.duration_s,
+        )  # fmt: skip
+        if self.on_batch is not None:
+            try:
+                self.on_batch(report)
+            except Exception:  # a broken progress display must not fail the batch
+                log.exception("progress callback failed")
+
+
+# --- running it -----------------------------------------------------------------------------
+class StreamJob:
+    """One running stream query with graceful stop and an idle timeout.
+
+    ``on_batch`` receives a :class:`BatchReport` after every batch (live counts for the demo);
+    ``totals`` and :attr:`query` (``lastProgress``) can also be polled.  ``enricher_loader``
+    exists for tests (a picklable fake); production uses the NLP stage's cached enricher.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        spark: SparkSession | None = None,
+        on_batch: ProgressCallback | None = None,
+        enricher_loader: Callable[[str], Enricher] = load_enricher,
+    ) -> None:
+        self.settings = settings
+        self.spark = spark
+        self.on_batch = on_batch
+        self.enricher_loader = enricher_loader
+        self.totals = StreamTotals()
+        self.stop_event = threading.Event()
+        self.query: StreamingQuery | None = None
+        self._writer: BatchWriter | None = None
+
+    def start(self) -> StreamingQuery:
+        settings = self.settings
+        if self.spark is None:
+            self.spark = create_spark(settings)
+        enrich_fn = EnrichPartitions(str(settings.models_dir), PolicyConfig.from_settings(settings), self.enricher_loader)
+        replies = ReplyClient.from_settings(settings, self.stop_event) if settings.stream_post_replies else None
+        self._writer = BatchWriter(settings, enrich_fn, replies, self.totals, self.on_batch)
+        trigger_ms = max(0, int(settings.stream_trigger_seconds * 1000))
+        self.query = (
+            parse(read_raw(self.spark, settings))
+            .writeStream.queryName(QUERY_NAME)
+            .foreachBatch(self._writer)
+            .option("checkpointLocation", settings.checkpoint_location)
+            .trigger(processingTime=f"{trigger_ms} milliseconds")
+            .start()
+        )
+        log.info(
+            "Stream started: %s -> %s (checkpoint %s, trigger %.1f s, max %d offsets/trigger)",
+            settings.topic_raw, settings.parquet_location, settings.checkpoint_location,
+            settings.stream_trigger_seconds, settings.stream_max_offsets_per_trigger,
+        )  # fmt: skip
+        return self.query
+
+    def request_stop(self) -> None:
+        """Ask for a stop after the current batch (safe from a signal handler)."""
+        self.stop_event.set()
+
+    def wait(self, until_idle: float | None = None, poll: float = 0.5) -> str:
+        """Block until a stop is requested, ``until_idle`` seconds pass without input, or the query fails.
+
+        Returns why it returned (``"stop"``, ``"idle"``, ``"terminated"``); a failed query raises.
+        """
+        query = self._require_query()
+        assert self._writer is not None
+        while True:
+            try:
+                if query.awaitTermination(poll):
+                    return "terminated"
+            except Exception as exc:
+                if self.stop_event.is_set() and "ReplyStopped" in str(exc):
+                    log.warning("Stopped while a batch waited for the reply service; it is replayed on restart")
+                    return "stop"
+                raise
+            if self.stop_event.is_set():
+                return "stop"
+            if until_idle is not None:
+                status = query.status
+                if status.get("isDataAvailable") and status.get("isTriggerActive"):
+                    self._writer.last_rows_at = time.monotonic()
+                if time.monotonic() - self._writer.last_rows_at >= until_idle:
+                    log.info("No new input for %.0f s: stopping the stream", until_idle)
+                    return "idle"
+
+    def stop(self, timeout: float = 120.0) -> None:
+        """Stop after the batch in flight (waits up to ``timeout`` s for it), then stop the query."""
+        self.stop_event.set()  # also ends any wait for the reply service
+        query = self.query
+        if query is None or not query.isActive:
+            return
+        deadline = time.monotonic() + timeout
+        while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        query.stop()
+        log.info("Stream stopped; totals: %s", self.totals.as_dict())
+
+    def _require_query(self) -> StreamingQuery:
+        if self.query is None:
+            raise RuntimeError("StreamJob.start() was not called")
+        return self.query
+
+
+def _install_signal_handlers(job: StreamJob) -> dict[int, Any]:
+    """SIGTERM/SIGINT -> graceful stop (a second SIGINT interrupts hard). Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if job.stop_event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        log.warning("%s received: stopping after the current batch", signal.Signals(signum).name)
+        job.request_stop()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous[signum] = signal.signal(signum, handler)
+    return previous
+
+
+def run_stream(
+    settings: Settings,
+    until_idle: float | None = None,
+    *,
+    spark: SparkSession | None = None,
+    on_batch: ProgressCallback | None = None,
+    enricher_loader: Callable[[str], Enricher] = load_enricher,
+) -> StreamTotals:
+    """Run the stream until SIGTERM/SIGINT, or until ``until_idle`` seconds without new input.
+
+    Spark is stopped at the end only if this call started it (a ``spark`` passed in, as
+    tests and the benchmark do, stays up).  Returns the totals of the batches it ran.
+    """
+    own_spark = spark is None
+    job = StreamJob(settings, spark=spark, on_batch=on_batch, enricher_loader=enricher_loader)
+    previous = _install_signal_handlers(job)
+    try:
+        job.start()
+        job.wait(until_idle)
+    finally:
+        try:
+            job.stop()
+        finally:
+            for signum, old in previous.items():
+                signal.signal(signum, old)
+            if own_spark and job.spark is not None:
+                job.spark.stop()
+    return job.totals

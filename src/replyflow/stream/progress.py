@@ -1,0 +1,75 @@
+"""Per-batch progress of the stream job: what came in, what went where, how long it took.
+
+Why our own report next to Spark's ``lastProgress``: Spark counts input rows and timings,
+but not dead letters, replies or tickets; the demo and the benchmark want all of them,
+live, through one callback.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """One micro-batch. Times are UNIX seconds (``parquet_written_at``: parquet commit of the batch)."""
+
+    batch_id: int
+    rows_in: int
+    dead_letters: int
+    enriched: int
+    needs_reply: int
+    replies_posted: int
+    tickets: int
+    duration_s: float
+    started_at: float
+    parquet_written_at: float | None
+    finished_at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class StreamTotals:
+    """Running totals over the batches this job ran (thread-safe: batches report from Spark's callback thread)."""
+
+    batches: int = 0
+    rows_in: int = 0
+    dead_letters: int = 0
+    enriched: int = 0
+    needs_reply: int = 0
+    replies_posted: int = 0
+    tickets: int = 0
+    last: BatchReport | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, report: BatchReport) -> None:
+        with self._lock:
+            self.batches += 1
+            self.rows_in += report.rows_in
+            self.dead_letters += report.dead_letters
+            self.enriched += report.enriched
+            self.needs_reply += report.needs_reply
+            self.replies_posted += report.replies_posted
+            self.tickets += report.tickets
+            self.last = report
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "batches": self.batches,
+                "rows_in": self.rows_in,
+                "dead_letters": self.dead_letters,
+                "enriched": self.enriched,
+                "needs_reply": self.needs_reply,
+                "replies_posted": self.replies_posted,
+                "tickets": self.tickets,
+            }
+
+
+#: Called after every committed-to-be batch with its report (from Spark's callback thread: keep it quick).
+ProgressCallback = Callable[[BatchReport], None]
