@@ -148,6 +148,8 @@ class ReplyClient:
         try:
             for attempt in retrying:
                 with attempt:
+                    if attempt.retry_state.attempt_number > 1 and self.stop_event.is_set():
+                        raise ReplyStopped("stop requested while the reply service was unavailable")
                     result.attempts += 1
                     return self._post_once(chunk)
         except ReplyUnavailable as exc:

@@ -1,0 +1,96 @@
+"""Unit tests of posting replies from the stream: chunking, retry while down, no loss, stop."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+import requests
+import responses
+
+from replyflow.stream.replies import ReplyClient, ReplyRejected, ReplyStopped, ReplyUnavailable, chunked
+
+BASE = "http://reply.test"
+URL = BASE + "/api/v1/replies"
+
+
+def rows(n: int) -> list[dict[str, Any]]:
+    return [{"tweet_id": str(i), "text": f"tweet {i}", "needs_reply": True} for i in range(n)]
+
+
+def ok(request: Any) -> tuple[int, dict[str, str], str]:
+    tweets = json.loads(request.body)["tweets"]
+    body = {"results": [{"tweet_id": t["tweet_id"], "ticket_id": f"BAG-20261125-{i:04d}"} for i, t in enumerate(tweets)]}
+    return 200, {}, json.dumps(body)
+
+
+def client(**kw: Any) -> ReplyClient:
+    kw.setdefault("sleep", lambda s: None)
+    return ReplyClient(BASE, "secret-token", **kw)
+
+
+def test_chunked() -> None:
+    assert [list(c) for c in chunked([1, 2, 3, 4, 5], 2)] == [[1, 2], [3, 4], [5]]
+    assert list(chunked([], 3)) == []
+    with pytest.raises(ValueError):
+        list(chunked([1], 0))
+
+
+@responses.activate
+def test_posts_in_chunks_with_bearer_token() -> None:
+    responses.add_callback(responses.POST, URL, callback=ok)
+    result = client(max_batch=2).post(rows(5))
+    assert result.posted == 5 and result.tickets == 5 and result.requests == 3
+    bodies = [json.loads(c.request.body)["tweets"] for c in responses.calls]
+    assert [len(b) for b in bodies] == [2, 2, 1]
+    assert [t["tweet_id"] for b in bodies for t in b] == [str(i) for i in range(5)]
+    assert responses.calls[0].request.headers["Authorization"] == "Bearer secret-token"
+
+
+@responses.activate
+def test_retries_while_down_and_loses_nothing() -> None:
+    sleeps: list[float] = []
+    responses.add(responses.POST, URL, body=requests.ConnectionError("refused"))
+    responses.add(responses.POST, URL, status=503, body="starting")
+    responses.add(responses.POST, URL, status=429, body="slow down")
+    responses.add_callback(responses.POST, URL, callback=ok)
+    result = client(sleep=sleeps.append).post(rows(3))
+    assert result.posted == 3 and result.tickets == 3 and result.attempts == 4
+    assert len(sleeps) == 3 and sleeps == sorted(sleeps)  # exponential backoff
+    assert [len(json.loads(c.request.body)["tweets"]) for c in responses.calls] == [3, 3, 3, 3]
+
+
+@responses.activate
+def test_client_error_is_not_retried() -> None:
+    responses.add(responses.POST, URL, status=401, json={"error": {"code": "unauthorized"}})
+    with pytest.raises(ReplyRejected, match="HTTP 401"):
+        client().post(rows(1))
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_give_up_after_bounds_the_wait() -> None:
+    responses.add(responses.POST, URL, status=503)
+    with pytest.raises(ReplyUnavailable):
+        client(give_up_after=0.0).post(rows(1))
+
+
+@responses.activate
+def test_stop_event_ends_the_wait() -> None:
+    stop = threading.Event()
+    responses.add(responses.POST, URL, status=503)
+
+    def sleep(seconds: float) -> None:
+        stop.set()  # a SIGTERM arrives while we back off
+
+    with pytest.raises(ReplyStopped):
+        client(stop_event=stop, sleep=sleep).post(rows(1))
+    assert len(responses.calls) == 1
+
+
+def test_from_settings(settings: Any) -> None:
+    c = ReplyClient.from_settings(settings)
+    assert c.url == settings.reply_api_url + "/api/v1/replies"
+    assert c.max_batch == settings.api_max_batch
