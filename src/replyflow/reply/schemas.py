@@ -60,6 +60,11 @@ class EnrichedTweet(BaseModel):
             raise ValueError(f"unknown topic {value!r}; expected one of {', '.join(TOPIC_CLASSES)} or null")
         return value
 
+    @field_validator("matched_rules", "entities", mode="before")
+    @classmethod
+    def _null_list(cls, value: Any) -> Any:
+        return [] if value is None else value
+
     @field_validator("author_handle")
     @classmethod
     def _handle(cls, value: str) -> str:
