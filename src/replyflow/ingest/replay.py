@@ -181,8 +181,8 @@ class TokenBucket:
             now = self._clock()
             self.tokens = min(self.capacity, self.tokens + (now - self._last) * self.rate)
             self._last = now
-            if self.tokens >= 1:
-                self.tokens -= 1
+            if self.tokens >= 1 - 1e-9:  # float slack: never spin on a rounding error
+                self.tokens = max(0.0, self.tokens - 1)
                 return
             self._sleep((1 - self.tokens) / self.rate)
 
