@@ -181,3 +181,25 @@ def test_list_filters_and_stats(store, settings) -> None:
     stats = store.stats()
     assert stats["tickets"]["total"] == 3 and stats["outbox"]["queued"] == 3
     assert stats["tweets"]["by_sentiment"] == {"negative": 2, "neutral": 1}
+
+
+def test_racing_batches_fall_back_and_stay_idempotent(store, settings) -> None:
+    recs = [record(tweet_id=str(1000 + i)) for i in range(10)]
+    items = [(r, decide(r, settings)) for r in recs]
+    barrier = threading.Barrier(4)
+
+    def worker(_: int):
+        barrier.wait()
+        return store.ingest_many(items)
+
+    with ThreadPoolExecutor(4) as pool:
+        batches = list(pool.map(worker, range(4)))
+    for i in range(10):
+        per_tweet = [b[i] for b in batches]
+        assert sum(not r.duplicate for r in per_tweet) == 1
+        assert sum(r.reply_queued for r in per_tweet) == 1
+        assert len({r.ticket_id for r in per_tweet}) == 1
+    assert counts(store) == (10, 10, 10)
+    # duplicates inside one batch behave like sequential calls
+    again = store.ingest_many([items[0], items[0]])
+    assert [r.duplicate for r in again] == [True, True]

@@ -53,11 +53,9 @@ def post_replies() -> Any:
         )
     except BodyError as exc:
         return json_error(400, "invalid_body", exc.message, exc.details)
-    results = []
-    for tweet in tweets:
-        record = tweet.to_record()
-        decision = decide(record, svc.settings)
-        results.append(svc.store.ingest(record, decision).as_dict())
+    records = [tweet.to_record() for tweet in tweets]
+    items = [(record, decide(record, svc.settings)) for record in records]
+    results = [r.as_dict() for r in svc.store.ingest_many(items)]
     queued = sum(r["reply_queued"] for r in results)
     if queued:
         svc.wake_sender()

@@ -14,8 +14,9 @@ PostgreSQL (``postgresql://`` URLs use psycopg 3): READ COMMITTED plus the const
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -108,6 +109,9 @@ class Store:
             self.engine.execution_options(replyflow_readonly=True), expire_on_commit=False
         )
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time anyway; queueing writers on a lock here is much
+        # faster than letting them spin in SQLite's busy handler (which sleeps up to 100 ms).
+        self._write_lock: Any = threading.Lock() if self.is_sqlite else nullcontext()
 
     def create_all(self) -> None:
         """Create missing tables (no migrations yet: the schema is new)."""
@@ -119,7 +123,7 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        with self._sessions() as session, session.begin():
+        with self._write_lock, self._sessions() as session, session.begin():
             yield session
 
     @contextmanager
@@ -150,6 +154,23 @@ class Store:
                 last_exc = exc
         assert last_exc is not None
         raise last_exc
+
+    def ingest_many(self, items: Sequence[tuple[Mapping[str, Any], Decision]]) -> list[IngestResult]:
+        """Ingest a batch in one transaction (fast path); on any race, item by item.
+
+        Results are identical to calling :meth:`ingest` per item in order: duplicates and
+        conversations inside the batch see the earlier items (the session autoflushes).
+        """
+        if len(items) > 1:
+            try:
+                with self.write() as session:
+                    return [self._ingest_once(session, tweet, decision) for tweet, decision in items]
+            except IntegrityError:
+                log.debug("race inside a batch of %d, falling back to one transaction per tweet", len(items))
+            except OperationalError as exc:
+                if "locked" not in str(exc).lower():
+                    raise
+        return [self.ingest(tweet, decision) for tweet, decision in items]
 
     def _ingest_once(self, session: Session, tweet: Mapping[str, Any], decision: Decision) -> IngestResult:
         tweet_id = str(tweet["tweet_id"])
