@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 from replyflow.ingest.producer import DeliveryError, TweetProducer
 from replyflow.ingest.schema import DeadLetter, RawTweet
@@ -41,7 +41,7 @@ def test_delivery_failure_is_counted_and_raised(settings) -> None:
 
 def test_full_local_queue_waits_then_fails_loudly(settings) -> None:
     s = settings.model_copy(update={"kafka_bootstrap_servers": "127.0.0.1:1"})
-    producer = TweetProducer(s, {"queue.buffering.max.messages": 1, "message.timeout.ms": 5000}, buffer_full_timeout=0.3)
+    producer = TweetProducer(s, {"queue.buffering.max.messages": 1, "message.timeout.ms": 500}, buffer_full_timeout=0.3)
     producer.publish(TWEET)
     with pytest.raises(DeliveryError, match="queue stayed full"):
         producer.publish(TWEET)
@@ -58,7 +58,10 @@ def test_messages_are_keyed_by_tweet_id(settings) -> None:
     producer.flush()
     bootstrap = producer._producer.list_topics(timeout=5).orig_broker_name.split("/")[0]
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "t", "auto.offset.reset": "earliest"})
-    consumer.subscribe([settings.topic_raw, settings.topic_dlq])
+    metadata = consumer.list_topics(timeout=5).topics
+    consumer.assign(
+        [TopicPartition(t, p, 0) for t in (settings.topic_raw, settings.topic_dlq) for p in metadata[t].partitions]
+    )
     got = {}
     for _ in range(40):
         for msg in consumer.consume(10, timeout=0.25):
