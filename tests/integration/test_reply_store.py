@@ -28,7 +28,7 @@ def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
         url = f"sqlite:///{tmp_path / 'store.db'}"
     else:
         url = request.getfixturevalue("fresh_postgres_url")
-    st = Store(url, signature="^RF")
+    st = Store(url, signature="^RF", min_topic_confidence=0.5)
     st.create_all()
     yield st
     st.dispose()
@@ -203,3 +203,11 @@ def test_racing_batches_fall_back_and_stay_idempotent(store, settings) -> None:
     # duplicates inside one batch behave like sequential calls
     again = store.ingest_many([items[0], items[0]])
     assert [r.duplicate for r in again] == [True, True]
+
+
+def test_unsure_topic_files_under_gen_with_generic_reply(store, settings) -> None:
+    r = ingest(store, settings, tweet_id="1100", topic="Baggage Issue", topic_score=0.2)
+    assert r.ticket_id.startswith("GEN-") and r.reply_queued
+    detail = store.get_ticket(r.ticket_id)
+    assert detail["topic"] is None and "bag" not in detail["outbox"]["text"].lower()
+    assert detail["tweets"][0]["topic"] == "Baggage Issue"  # the model's output is kept on the tweet

@@ -32,7 +32,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
     app = Flask(__name__)
     app.config["JSON_SORT_KEYS"] = False
     app.config["MAX_CONTENT_LENGTH"] = max(1, settings.api_max_batch) * (settings.api_max_text_chars * 4 + 4096)
-    store = store or Store(settings.db_url, signature=settings.support_signature)
+    store = store or Store.from_settings(settings)
     store.create_all()
     app.extensions["replyflow"] = ReplyService(settings=settings, store=store, api_token=resolve_api_token(settings))
     app.register_blueprint(api_bp)

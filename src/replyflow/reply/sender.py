@@ -74,7 +74,7 @@ class Sender:
         batch_size: int = 50,
     ) -> None:
         self.settings = settings
-        self.store = store or Store(settings.db_url, signature=settings.support_signature)
+        self.store = store or Store.from_settings(settings)
         self.store.create_all()
         self.sleep = sleep
         self.clock = clock

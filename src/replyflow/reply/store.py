@@ -100,8 +100,9 @@ class IngestResult:
 class Store:
     """All database access of the reply service (API, dashboard and sender share it)."""
 
-    def __init__(self, url: str, signature: str = "") -> None:
+    def __init__(self, url: str, signature: str = "", min_topic_confidence: float = 0.0) -> None:
         self.url = normalise_url(url)
+        self.min_topic_confidence = min_topic_confidence
         self.engine = make_engine(self.url)
         self.signature = signature
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -112,6 +113,23 @@ class Store:
         # SQLite has one writer at a time anyway; queueing writers on a lock here is much
         # faster than letting them spin in SQLite's busy handler (which sleeps up to 100 ms).
         self._write_lock: Any = threading.Lock() if self.is_sqlite else nullcontext()
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Store:
+        return cls(settings.db_url, signature=settings.support_signature,
+                   min_topic_confidence=settings.reply_min_topic_confidence)
+
+    def confident_topic(self, tweet: Mapping[str, Any]) -> str | None:
+        """The topic if the model is confident enough, else None (ticket code GEN, generic reply).
+
+        A wrong topic in a public reply ("sorry about your bag" to a seat complaint) is
+        worse than a generic one.
+        """
+        topic = tweet.get("topic")
+        score = tweet.get("topic_score")
+        if not topic or score is None or float(score) < self.min_topic_confidence:
+            return None
+        return str(topic)
 
     def create_all(self) -> None:
         """Create missing tables (no migrations yet: the schema is new)."""
@@ -226,7 +244,8 @@ class Store:
                         tweet_id=tweet_id,
                         ticket_pk=ticket.id,
                         ticket_id=ticket.ticket_id,
-                        text=render_reply(tweet, decision.reason, ticket.ticket_id, self.signature),
+                        text=render_reply({**tweet, "topic": ticket.topic}, decision.reason, ticket.ticket_id,
+                                          self.signature),
                         status="queued",
                         created_at=now,
                         updated_at=now,
@@ -239,7 +258,8 @@ class Store:
     def _new_ticket(
         self, session: Session, tweet: Mapping[str, Any], decision: Decision, conversation_id: str, now: datetime
     ) -> Ticket:
-        code = topic_code(tweet.get("topic"))
+        topic = self.confident_topic(tweet)
+        code = topic_code(topic)
         created = as_utc(tweet.get("created_at")) or now
         day: date = created.date()
         sequence = self._next_sequence(session, code, day)
@@ -250,7 +270,7 @@ class Store:
             conversation_id=conversation_id,
             open_conversation_id=None if status == "resolved" else conversation_id,
             status=status,
-            topic=tweet.get("topic"),
+            topic=topic,
             topic_code=code,
             sentiment=tweet.get("sentiment"),
             reason=decision.reason,
