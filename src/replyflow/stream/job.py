@@ -16,11 +16,12 @@ exactly-once parquet from batch-keyed partition overwrite (docs/STREAM.md).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -39,6 +40,12 @@ from replyflow.stream.sinks import dead_letter_messages, enriched_json, reply_ro
 log = logging.getLogger(__name__)
 
 QUERY_NAME = "replyflow-stream"
+#: Failures that mean "we asked it to stop", not "it broke" (matched in the query's exception text).
+_STOP_MARKERS = ("StopRequested", "ReplyStopped")
+
+
+class StopRequested(RuntimeError):
+    """Raised by a batch that starts after a stop was requested; it is replayed on restart."""
 
 
 # --- the data flow --------------------------------------------------------------------------
@@ -84,38 +91,61 @@ class BatchWriter:
         replies: ReplyClient | None,
         totals: StreamTotals,
         on_batch: ProgressCallback | None = None,
+        stop_event: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.enrich_fn = enrich_fn
         self.replies = replies
         self.totals = totals
         self.on_batch = on_batch
+        self.stop_event = stop_event or threading.Event()
+        self.busy = threading.Event()
         self.last_rows_at = time.monotonic()
 
     def __call__(self, parsed_batch: DataFrame, batch_id: int) -> None:
+        if self.stop_event.is_set():
+            # Not started, so nothing to undo: the batch's offsets are replayed on restart.
+            raise StopRequested(f"stop requested before batch {batch_id} started")
+        self.busy.set()
+        try:
+            self._run(parsed_batch, batch_id)
+        finally:
+            self.busy.clear()
+
+    def _run(self, parsed_batch: DataFrame, batch_id: int) -> None:
         started = time.time()
         settings = self.settings
+        steps: dict[str, float] = {}
+        clock = _StepClock(steps)
         parsed = parsed_batch.persist()
         enriched = None
+        posted = None
         try:
-            rows_in = parsed.count()
+            with clock("read_parse"):
+                rows_in = parsed.count()
             if rows_in == 0:
                 return
             self.last_rows_at = time.monotonic()
-            tweets = parsed.filter(F.col(DLQ_COLUMN).isNull())
-            enriched = enrich(tweets, self.enrich_fn).persist()
-            n_enriched = enriched.count()
-
-            write_parquet(enriched, batch_id, settings.parquet_location)
+            with clock("enrich"):
+                tweets = parsed.filter(F.col(DLQ_COLUMN).isNull())
+                enriched = enrich(tweets, self.enrich_fn).persist()
+                n_enriched = enriched.count()
+            with clock("parquet"):
+                write_parquet(enriched, batch_id, settings.parquet_location)
             parquet_at = time.time()
             if settings.stream_write_enriched_topic and n_enriched:
-                write_topic(enriched_json(enriched), settings.topic_enriched, settings.bootstrap_servers)
+                with clock("enriched_topic"):
+                    write_topic(enriched_json(enriched), settings.topic_enriched, settings.bootstrap_servers)
             n_dead = rows_in - n_enriched
             if n_dead:
-                write_topic(dead_letter_messages(parsed), settings.topic_dlq, settings.bootstrap_servers)
+                with clock("dlq"):
+                    write_topic(dead_letter_messages(parsed), settings.topic_dlq, settings.bootstrap_servers)
                 log.warning("batch %d: %d invalid message(s) sent to %s", batch_id, n_dead, settings.topic_dlq)
-            to_reply = reply_rows(enriched) if self.replies is not None else []
-            posted = self.replies.post(to_reply) if self.replies is not None and to_reply else None
+            to_reply: list[dict[str, Any]] = []
+            if self.replies is not None:
+                with clock("replies"):
+                    to_reply = reply_rows(enriched)
+                    posted = self.replies.post(to_reply) if to_reply else None
         finally:
             if enriched is not None:
                 enriched.unpersist()
@@ -132,18 +162,34 @@ class BatchWriter:
             started_at=started,
             parquet_written_at=parquet_at,
             finished_at=time.time(),
+            steps_s=steps,
         )
         self.totals.add(report)
         log.info(
-            "batch %d: %d in, %d enriched, %d to DLQ, %d need a reply, %d posted (%d tickets) in %.2f s",
+            "batch %d: %d in, %d enriched, %d to DLQ, %d need a reply, %d posted (%d tickets) in %.2f s (%s)",
             batch_id, rows_in, n_enriched, n_dead, report.needs_reply, report.replies_posted, report.tickets,
-            report.duration_s,
+            report.duration_s, ", ".join(f"{k} {v:.2f}" for k, v in steps.items()),
         )  # fmt: skip
         if self.on_batch is not None:
             try:
                 self.on_batch(report)
             except Exception:  # a broken progress display must not fail the batch
                 log.exception("progress callback failed")
+
+
+class _StepClock:
+    """``with clock("name"):`` adds the block's wall time to ``steps[name]`` (seconds)."""
+
+    def __init__(self, steps: dict[str, float]) -> None:
+        self.steps = steps
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.steps[name] = round(self.steps.get(name, 0.0) + time.perf_counter() - began, 3)
 
 
 # --- running it -----------------------------------------------------------------------------
@@ -177,7 +223,7 @@ class StreamJob:
             self.spark = create_spark(settings)
         enrich_fn = EnrichPartitions(str(settings.models_dir), PolicyConfig.from_settings(settings), self.enricher_loader)
         replies = ReplyClient.from_settings(settings, self.stop_event) if settings.stream_post_replies else None
-        self._writer = BatchWriter(settings, enrich_fn, replies, self.totals, self.on_batch)
+        self._writer = BatchWriter(settings, enrich_fn, replies, self.totals, self.on_batch, self.stop_event)
         trigger_ms = max(0, int(settings.stream_trigger_seconds * 1000))
         self.query = (
             parse(read_raw(self.spark, settings))
@@ -210,8 +256,7 @@ class StreamJob:
                 if query.awaitTermination(poll):
                     return "terminated"
             except Exception as exc:
-                if self.stop_event.is_set() and "ReplyStopped" in str(exc):
-                    log.warning("Stopped while a batch waited for the reply service; it is replayed on restart")
+                if self.stop_event.is_set() and any(m in str(exc) for m in _STOP_MARKERS):
                     return "stop"
                 raise
             if self.stop_event.is_set():
@@ -231,8 +276,12 @@ class StreamJob:
         if query is None or not query.isActive:
             return
         deadline = time.monotonic() + timeout
-        while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
-            time.sleep(0.2)
+        # New batches refuse to start (StopRequested); wait for the one in flight to finish.
+        while query.isActive and self._writer is not None and self._writer.busy.is_set():
+            if time.monotonic() > deadline:
+                log.warning("Batch still running after %.0f s: interrupting it (it is replayed on restart)", timeout)
+                break
+            time.sleep(0.1)
         query.stop()
         log.info("Stream stopped; totals: %s", self.totals.as_dict())
 

@@ -15,7 +15,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class BatchReport:
-    """One micro-batch. Times are UNIX seconds (``parquet_written_at``: parquet commit of the batch)."""
+    """One micro-batch. Times are UNIX seconds (``parquet_written_at``: parquet commit of the batch);
+    ``steps_s``: wall seconds per step (read_parse, enrich, parquet, enriched_topic, dlq, replies)."""
 
     batch_id: int
     rows_in: int
@@ -28,6 +29,7 @@ class BatchReport:
     started_at: float
     parquet_written_at: float | None
     finished_at: float
+    steps_s: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
