@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import responses
+from pydantic import SecretStr
 import tweepy
 from sqlalchemy import select, update
 
@@ -224,3 +225,16 @@ def test_run_forever_stops(settings, store) -> None:
     wake.set()
     thread.join(5)
     assert not thread.is_alive() and store.outbox_counts()["sent"] == 2
+
+
+@responses.activate
+def test_x_api_base_url_redirects_tweepy(settings, store) -> None:
+    """``x_api_base_url`` points the live client at a fake X API (used by end-to-end tests)."""
+    (tid,) = queue(store, settings)
+    responses.post("http://127.0.0.1:9/2/tweets", json=created("55"), status=201)
+    live_settings = settings.model_copy(update={
+        "dry_run": False, "x_api_base_url": "http://127.0.0.1:9",
+        **{k: SecretStr(k) for k in ("x_api_key", "x_api_secret", "x_access_token", "x_access_token_secret")}})
+    assert Sender(live_settings, store=store).drain_once()["sent"] == 1
+    assert responses.calls[0].request.url == "http://127.0.0.1:9/2/tweets"
+    assert entry(store, tid).posted_tweet_id == "55"

@@ -2,7 +2,7 @@
 
 One shared token (``REPLYFLOW_API_TOKEN``).  If none is configured the service does not
 run open: :func:`resolve_api_token` generates a random token once, stores it in
-``<state_dir>/api_token`` (mode 0600) and logs only the file's path, never the value.
+``<state_dir>/run/api-token`` (mode 0600) and logs only the file's path, never the value.
 Processes on the same machine (stream job, demo) call the same function and read it.
 """
 
@@ -21,11 +21,11 @@ log = logging.getLogger(__name__)
 
 
 def token_file(settings: Settings) -> Path:
-    return settings.state_dir / "api_token"
+    return settings.state_dir / "run" / "api-token"  # shared with replyflow.services.token_env
 
 
 def resolve_api_token(settings: Settings) -> str:
-    """The API token: from settings, else from (or newly written to) ``<state_dir>/api_token``."""
+    """The API token: from settings, else from (or newly written to) :func:`token_file`."""
     configured = settings.secret("api_token")
     if configured:
         register_secret(configured)

@@ -22,6 +22,7 @@ from typing import Any
 
 import requests
 import tweepy
+from requests.adapters import HTTPAdapter
 from sqlalchemy import select, update
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -32,6 +33,7 @@ from replyflow.settings import Settings
 log = logging.getLogger(__name__)
 
 DUPLICATE_MARKER = "duplicate content"
+X_API_HOST = "https://api.twitter.com"
 STALE_SENDING = timedelta(minutes=5)
 
 
@@ -58,6 +60,20 @@ def _describe(exc: BaseException) -> str:
         if detail:
             text = f"{text} {detail}".strip()
     return text[:500]
+
+
+class _RebaseAdapter(HTTPAdapter):
+    """Sends tweepy's hard-coded ``https://api.twitter.com`` requests to another base URL
+    (``x_api_base_url``: a local fake X API in end-to-end tests)."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if request.url and request.url.startswith(X_API_HOST):
+            request.url = self.base_url + request.url[len(X_API_HOST):]
+        return super().send(request, **kwargs)
 
 
 class Sender:
@@ -95,7 +111,10 @@ class Sender:
         missing = [k for k, v in keys.items() if not v]
         if missing:
             raise RuntimeError(f"live sending needs X user credentials; missing: {', '.join(missing)} (or set dry_run)")
-        return tweepy.Client(**keys)  # wait_on_rate_limit off: we wait ourselves, testably
+        client = tweepy.Client(**keys)  # wait_on_rate_limit off: we wait ourselves, testably
+        if settings.x_api_base_url.rstrip("/") != X_API_HOST:
+            client.session.mount(X_API_HOST, _RebaseAdapter(settings.x_api_base_url))
+        return client
 
     # --- claiming ----------------------------------------------------------------------
     def recover_stale(self, older_than: timedelta = STALE_SENDING) -> int:
