@@ -33,6 +33,8 @@ class RawTweet(BaseModel):
     lang: str = Field(default="en", max_length=8)
     source: Source
     matched_rules: list[str] = Field(default_factory=list)
+    # Marked, not dropped: the reply policy decides (never answer retweets); the record stays complete.
+    is_retweet: bool = False
 
     @field_validator("text")
     @classmethod
