@@ -167,7 +167,7 @@ def main() -> None:
 - Command: `{result['command'].strip()}`
 - Setup: {result['setup']['server']}, {result['setup']['database']} in a temp dir, loopback HTTP,
   {args.clients} client threads with keep-alive sessions; unique tweets (60% complaints -> ticket + reply,
-  25% questions, 15% ignored), each tweet its own transaction.
+  25% questions, 15% ignored); a single tweet is one transaction, a batch is one transaction.
 
 | Case | Requests | Seconds | Requests/s | Tweets/s | p50 ms | p95 ms |
 |---|---:|---:|---:|---:|---:|---:|

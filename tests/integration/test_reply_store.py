@@ -211,3 +211,49 @@ def test_unsure_topic_files_under_gen_with_generic_reply(store, settings) -> Non
     detail = store.get_ticket(r.ticket_id)
     assert detail["topic"] is None and "bag" not in detail["outbox"]["text"].lower()
     assert detail["tweets"][0]["topic"] == "Baggage Issue"  # the model's output is kept on the tweet
+
+
+def test_batch_fast_path_equals_sequential_ingest(store, settings, tmp_path) -> None:
+    """The one-transaction batch path gives exactly what tweet-by-tweet ingest gives."""
+    positive = settings.model_copy(update={"reply_to_positive": True})
+    prior = [record(tweet_id="1200", conversation_id="1200"), record(tweet_id="1300", conversation_id="1300", sentiment_score=0.1)]
+    batch = [
+        record(tweet_id="1200", conversation_id="1200"),                      # already stored
+        record(tweet_id="1201", conversation_id="1200"),                      # joins stored ticket that has a reply
+        record(tweet_id="1301", conversation_id="1300"),                      # joins stored human ticket: gets its reply
+        record(tweet_id="1400", conversation_id="1400", sentiment_score=0.1),  # new human ticket
+        record(tweet_id="1401", conversation_id="1400"),                      # ... then a confident tweet: reply
+        record(tweet_id="1402", conversation_id="1400"),                      # ... no second reply
+        record(tweet_id="1400", conversation_id="1400", sentiment_score=0.1),  # duplicate inside the batch
+        record(tweet_id="1500", sentiment="positive"),                        # thanks: resolved ticket + reply
+        record(tweet_id="1501", conversation_id="1500", sentiment="positive"),  # resolved ticket: new thanks ticket
+        record(tweet_id="1600", sentiment="neutral", topic=None),             # ignored
+        record(tweet_id="1700", topic="Extra Charges"),
+        record(tweet_id="1701", topic="Extra Charges"),
+    ]
+    reference = Store(f"sqlite:///{tmp_path / 'reference.db'}", signature="^RF", min_topic_confidence=0.5)
+    reference.create_all()
+    try:
+        for st in (store, reference):
+            for rec in prior:
+                st.ingest(rec, decide(rec, positive))
+        fast = store.ingest_many([(r, decide(r, positive)) for r in batch])
+        slow = [reference.ingest(r, decide(r, positive)) for r in batch]
+        assert [r.as_dict() for r in fast] == [r.as_dict() for r in slow]
+        assert fast[1].ticket_id == fast[0].ticket_id and not fast[1].reply_queued
+        assert fast[2].reply_queued and fast[4].reply_queued and not fast[5].reply_queued
+        assert fast[6].duplicate and fast[7].reply_queued and fast[8].ticket_id != fast[7].ticket_id
+        assert (fast[10].ticket_id, fast[11].ticket_id) == ("CHG-20261124-0001", "CHG-20261124-0002")
+
+        def snapshot(st: Store):
+            with st.read() as s:
+                return (sorted(s.execute(select(Ticket.ticket_id, Ticket.status, Ticket.open_conversation_id)).all()),
+                        sorted(s.execute(select(OutboxEntry.tweet_id, OutboxEntry.ticket_id, OutboxEntry.text)).all()),
+                        sorted(s.execute(select(Tweet.tweet_id, Tweet.ticket_pk.is_(None))).all()))
+
+        assert snapshot(store) == snapshot(reference)
+        # counters continue correctly after the batch
+        nxt = store.ingest(record(tweet_id="1702", topic="Extra Charges"), decide(record(), positive))
+        assert nxt.ticket_id == "CHG-20261124-0003"
+    finally:
+        reference.dispose()

@@ -177,18 +177,91 @@ class Store:
         """Ingest a batch in one transaction (fast path); on any race, item by item.
 
         Results are identical to calling :meth:`ingest` per item in order: duplicates and
-        conversations inside the batch see the earlier items (the session autoflushes).
+        conversations inside the batch see the earlier items.  The fast path reads what
+        it needs with a handful of ``IN`` queries and writes with bulk inserts; if another
+        writer interferes (unique violation), the batch is rolled back and replayed tweet
+        by tweet through the race-safe :meth:`ingest`.
         """
         if len(items) > 1:
             try:
                 with self.write() as session:
-                    return [self._ingest_once(session, tweet, decision) for tweet, decision in items]
+                    return self._ingest_batch(session, items)
             except IntegrityError:
                 log.debug("race inside a batch of %d, falling back to one transaction per tweet", len(items))
             except OperationalError as exc:
                 if "locked" not in str(exc).lower():
                     raise
         return [self.ingest(tweet, decision) for tweet, decision in items]
+
+    def _ingest_batch(self, session: Session, items: Sequence[tuple[Mapping[str, Any], Decision]]) -> list[IngestResult]:
+        now = utcnow()
+        ids = list({str(t["tweet_id"]) for t, _ in items})
+        conversations = list({str(t.get("conversation_id") or t["tweet_id"]) for t, _ in items})
+        seen: dict[str, IngestResult] = {}
+        for row, ticket_id in session.execute(
+            select(Tweet, Ticket.ticket_id).outerjoin(Ticket, Tweet.ticket_pk == Ticket.id).where(Tweet.tweet_id.in_(ids))
+        ).all():
+            stored = Decision(row.needs_reply, row.auto_reply, row.reason)
+            seen[row.tweet_id] = IngestResult(row.tweet_id, stored, ticket_id, False, True)
+        open_tickets: dict[str, Ticket] = {
+            t.open_conversation_id: t  # type: ignore[misc]
+            for t in session.scalars(select(Ticket).where(Ticket.open_conversation_id.in_(conversations))).all()
+        }
+        replied: set[str] = set(
+            session.scalars(
+                select(Ticket.ticket_id).join(OutboxEntry, OutboxEntry.ticket_pk == Ticket.id)
+                .where(Ticket.id.in_([t.id for t in open_tickets.values()]))
+            ).all()
+        ) if open_tickets else set()
+        counters: dict[tuple[str, str], list[int]] = {}  # (code, day) -> [value, value at start or -1 if new]
+
+        def next_sequence(code: str, day: date) -> int:
+            key = (code, day.strftime("%Y%m%d"))
+            if key not in counters:
+                current = session.scalar(
+                    select(TicketCounter.value).where(TicketCounter.code == key[0], TicketCounter.day == key[1])
+                    .with_for_update()
+                )
+                counters[key] = [int(current or 0), -1 if current is None else int(current)]
+            counters[key][0] += 1
+            return counters[key][0]
+
+        results: list[IngestResult] = []
+        for tweet, decision in items:
+            tweet_id = str(tweet["tweet_id"])
+            if tweet_id in seen:
+                prior = seen[tweet_id]
+                results.append(IngestResult(tweet_id, prior.decision, prior.ticket_id, False, True))
+                continue
+            conversation_id = str(tweet.get("conversation_id") or tweet_id)
+            ticket = open_tickets.get(conversation_id)
+            if ticket is None and decision.needs_reply:
+                ticket = self._build_ticket(tweet, decision, conversation_id, now, next_sequence)
+                session.add(ticket)
+                if ticket.open_conversation_id:
+                    open_tickets[conversation_id] = ticket
+            elif ticket is not None:
+                ticket.updated_at = now
+            session.add(self._build_tweet(tweet, decision, conversation_id, now, ticket))
+            queued = False
+            if ticket is not None and decision.needs_reply and decision.auto_reply and ticket.ticket_id not in replied:
+                session.add(self._build_outbox(tweet, decision, ticket, now))
+                replied.add(ticket.ticket_id)
+                queued = True
+            result = IngestResult(tweet_id, decision, ticket.ticket_id if ticket else None, queued, False)
+            seen[tweet_id] = result
+            results.append(result)
+
+        for (code, day), (value, start) in counters.items():
+            if start < 0:
+                session.add(TicketCounter(code=code, day=day, value=value))
+            else:
+                session.execute(
+                    update(TicketCounter).where(TicketCounter.code == code, TicketCounter.day == day)
+                    .values(value=value).execution_options(synchronize_session=False)
+                )
+        session.flush()
+        return results
 
     def _ingest_once(self, session: Session, tweet: Mapping[str, Any], decision: Decision) -> IngestResult:
         tweet_id = str(tweet["tweet_id"])
@@ -204,12 +277,56 @@ class Store:
         now = utcnow()
         ticket = session.scalars(select(Ticket).where(Ticket.open_conversation_id == conversation_id)).first()
         if ticket is None and decision.needs_reply:
-            ticket = self._new_ticket(session, tweet, decision, conversation_id, now)
+            ticket = self._build_ticket(
+                tweet, decision, conversation_id, now, lambda code, day: self._next_sequence(session, code, day)
+            )
+            session.add(ticket)
+            session.flush()
         elif ticket is not None:
             ticket.updated_at = now
+        session.add(self._build_tweet(tweet, decision, conversation_id, now, ticket))
 
-        row = Tweet(
-            tweet_id=tweet_id,
+        queued = False
+        if ticket is not None and decision.needs_reply and decision.auto_reply:
+            has_reply = session.scalar(select(OutboxEntry.id).where(OutboxEntry.ticket_pk == ticket.id)) is not None
+            if not has_reply:  # never twice in a conversation within its ticket
+                session.add(self._build_outbox(tweet, decision, ticket, now))
+                queued = True
+        session.flush()  # surface constraint violations inside the retry loop
+        return IngestResult(tweet_id, decision, ticket.ticket_id if ticket else None, queued, False)
+
+    # --- row builders (shared by the single and the batch path) ---------------------------
+    def _build_ticket(
+        self, tweet: Mapping[str, Any], decision: Decision, conversation_id: str, now: datetime,
+        next_sequence: Any,
+    ) -> Ticket:
+        topic = self.confident_topic(tweet)
+        code = topic_code(topic)
+        day: date = (as_utc(tweet.get("created_at")) or now).date()
+        sequence = int(next_sequence(code, day))
+        # A thank-you needs no follow-up: the ticket is born resolved (and frees the conversation).
+        status = "resolved" if decision.reason == "thanks" else "open"
+        return Ticket(
+            ticket_id=format_ticket_id(code, day, sequence),
+            conversation_id=conversation_id,
+            open_conversation_id=None if status == "resolved" else conversation_id,
+            status=status,
+            topic=topic,
+            topic_code=code,
+            sentiment=tweet.get("sentiment"),
+            reason=decision.reason,
+            author_handle=tweet.get("author_handle"),
+            first_tweet_id=str(tweet["tweet_id"]),
+            created_at=now,
+            updated_at=now,
+        )
+
+    @staticmethod
+    def _build_tweet(
+        tweet: Mapping[str, Any], decision: Decision, conversation_id: str, now: datetime, ticket: Ticket | None
+    ) -> Tweet:
+        return Tweet(
+            tweet_id=str(tweet["tweet_id"]),
             text=tweet["text"],
             clean_text=tweet.get("clean_text"),
             author_id=str(tweet["author_id"]),
@@ -233,55 +350,17 @@ class Store:
             received_at=now,
             ticket=ticket,
         )
-        session.add(row)
 
-        queued = False
-        if ticket is not None and decision.needs_reply and decision.auto_reply:
-            has_reply = session.scalar(select(OutboxEntry.id).where(OutboxEntry.ticket_pk == ticket.id)) is not None
-            if not has_reply:  # never twice in a conversation within its ticket
-                session.add(
-                    OutboxEntry(
-                        tweet_id=tweet_id,
-                        ticket_pk=ticket.id,
-                        ticket_id=ticket.ticket_id,
-                        text=render_reply({**tweet, "topic": ticket.topic}, decision.reason, ticket.ticket_id,
-                                          self.signature),
-                        status="queued",
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                queued = True
-        session.flush()  # surface constraint violations inside the retry loop
-        return IngestResult(tweet_id, decision, ticket.ticket_id if ticket else None, queued, False)
-
-    def _new_ticket(
-        self, session: Session, tweet: Mapping[str, Any], decision: Decision, conversation_id: str, now: datetime
-    ) -> Ticket:
-        topic = self.confident_topic(tweet)
-        code = topic_code(topic)
-        created = as_utc(tweet.get("created_at")) or now
-        day: date = created.date()
-        sequence = self._next_sequence(session, code, day)
-        # A thank-you needs no follow-up: the ticket is born resolved (and frees the conversation).
-        status = "resolved" if decision.reason == "thanks" else "open"
-        ticket = Ticket(
-            ticket_id=format_ticket_id(code, day, sequence),
-            conversation_id=conversation_id,
-            open_conversation_id=None if status == "resolved" else conversation_id,
-            status=status,
-            topic=topic,
-            topic_code=code,
-            sentiment=tweet.get("sentiment"),
-            reason=decision.reason,
-            author_handle=tweet.get("author_handle"),
-            first_tweet_id=str(tweet["tweet_id"]),
+    def _build_outbox(self, tweet: Mapping[str, Any], decision: Decision, ticket: Ticket, now: datetime) -> OutboxEntry:
+        return OutboxEntry(
+            tweet_id=str(tweet["tweet_id"]),
+            ticket=ticket,
+            ticket_id=ticket.ticket_id,
+            text=render_reply({**tweet, "topic": ticket.topic}, decision.reason, ticket.ticket_id, self.signature),
+            status="queued",
             created_at=now,
             updated_at=now,
         )
-        session.add(ticket)
-        session.flush()
-        return ticket
 
     @staticmethod
     def _next_sequence(session: Session, code: str, day: date) -> int:
