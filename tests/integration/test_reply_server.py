@@ -86,3 +86,34 @@ def test_cli_serve_with_sender(tmp_path: Path) -> None:
             proc.kill()
             output, _ = proc.communicate()
     assert "cli-token-abcdef" not in output  # the token is never logged
+
+
+def test_app_on_postgresql(settings, fresh_postgres_url) -> None:
+    """The same app and API on PostgreSQL (by URL): batch, duplicates, threads, PATCH."""
+    from replyflow.reply.app import create_app
+
+    pg = settings.model_copy(update={"database_url": fresh_postgres_url})
+    app = create_app(pg)
+    try:
+        assert app.extensions["replyflow"].store.engine.dialect.name == "postgresql"
+        headers = {"Authorization": f"Bearer {settings.secret('api_token')}"}
+        tweets = [enriched_tweet(tweet_id=str(3000 + i)) for i in range(5)]
+        client = app.test_client()
+        first = client.post("/api/v1/replies", json={"tweets": tweets + tweets[:2]}, headers=headers).json["results"]
+        assert [r["duplicate"] for r in first] == [False] * 5 + [True, True]
+        barrier = threading.Barrier(6)
+
+        def send(_: int) -> list[dict]:
+            barrier.wait()
+            return app.test_client().post("/api/v1/replies", json={"tweets": tweets}, headers=headers).json["results"]
+
+        with ThreadPoolExecutor(6) as pool:
+            again = list(pool.map(send, range(6)))
+        assert all(r["duplicate"] and not r["reply_queued"] for batch in again for r in batch)
+        stats = client.get("/api/v1/stats", headers=headers).json
+        assert stats["tickets"]["total"] == 5 and stats["outbox"]["queued"] == 5
+        tid = first[0]["ticket_id"]
+        assert client.patch(f"/api/v1/tickets/{tid}", json={"status": "resolved"}, headers=headers).json["status"] == "resolved"
+        assert client.get("/api/v1/health").json["database"] == "ok"
+    finally:
+        app.extensions["replyflow"].store.dispose()
