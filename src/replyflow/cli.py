@@ -56,19 +56,28 @@ def evaluate() -> None:
 @kafka_app.command("fetch")
 def kafka_fetch() -> None:
     """Fetch the pinned Kafka broker and Spark connector jars from Maven Central (cached)."""
+    from rich.console import Console
+
     from replyflow.kafka.broker import fetch_jars
 
-    fetch_jars(_settings())
+    settings = _settings()
+    with Console(stderr=True).status("Fetching jars with Maven (cached after the first run)..."):
+        for group, path in fetch_jars(settings).items():
+            typer.echo(f"{group}: {len(list(path.glob('*.jar')))} jars in {path}")
 
 
 @kafka_app.command("start")
 def kafka_start() -> None:
     """Start the local single-node broker (formats storage on first start) and create topics."""
-    from replyflow.kafka.broker import start
+    from replyflow.kafka.broker import BrokerError, start
     from replyflow.kafka.topics import ensure_topics
 
     settings = _settings()
-    start(settings)
+    try:
+        start(settings)
+    except BrokerError as exc:
+        typer.echo(f"Kafka did not start: {exc}", err=True)
+        raise typer.Exit(1) from None
     ensure_topics(settings)
 
 
@@ -108,7 +117,11 @@ def ingest_replay(
     """Replay a dataset into tweets.raw (invalid rows go to tweets.dlq with the reason)."""
     from replyflow.ingest.replay import replay_file
 
-    replay_file(_settings(), file, rate=rate, limit=limit)
+    stats = replay_file(_settings(), file, rate=rate, limit=limit)
+    typer.echo(
+        f"{stats.rows} rows: {stats.published} published, {stats.dead_lettered} to the DLQ, "
+        f"{stats.duplicates} duplicate ids skipped, {stats.blank} blank ({stats.rate:.0f} tweets/s)"
+    )
 
 
 @ingest_app.command("x-stream")
