@@ -94,3 +94,16 @@ def test_from_settings(settings: Any) -> None:
     c = ReplyClient.from_settings(settings)
     assert c.url == settings.reply_api_url + "/api/v1/replies"
     assert c.max_batch == settings.api_max_batch
+
+
+def test_api_token_from_settings_or_token_file(settings: Any) -> None:
+    from replyflow.reply.auth import token_file
+    from replyflow.stream.replies import api_token
+
+    assert api_token(settings) == "test-token-123456"
+    bare = settings.model_copy(update={"api_token": None})
+    assert api_token(bare) is None
+    path = token_file(bare)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("generated-token-abc\n")
+    assert api_token(bare) == "generated-token-abc"

@@ -58,6 +58,31 @@ def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def api_token(settings: Any) -> str | None:
+    """The reply service's token: configured, else the one ``serve``/``up`` generated in the state dir.
+
+    Never generates one (only the service does): a missing token is reported, and the
+    service's 401 then stops the query with a clear error.
+    """
+    token = settings.secret("api_token")
+    if token:
+        return str(token)
+    try:
+        from replyflow.reply.auth import token_file
+    except ImportError:  # pragma: no cover - reply stage absent
+        return None
+    path = token_file(settings)
+    if path.is_file():
+        token = path.read_text(encoding="utf-8").strip()
+        if token:
+            from replyflow.logs import register_secret
+
+            register_secret(token)
+            return token
+    log.warning("No API token configured (REPLYFLOW_API_TOKEN) and none in %s: the reply service will refuse", path)
+    return None
+
+
 def _results(body: Any) -> list[dict[str, Any]]:
     """Per-tweet results from the response, whatever the envelope key (``results``/``tweets``)."""
     if isinstance(body, list):
@@ -103,9 +128,7 @@ class ReplyClient:
 
     @classmethod
     def from_settings(cls, settings: Any, stop_event: threading.Event | None = None) -> ReplyClient:
-        return cls(
-            settings.reply_api_url, settings.secret("api_token"), max_batch=settings.api_max_batch, stop_event=stop_event
-        )
+        return cls(settings.reply_api_url, api_token(settings), max_batch=settings.api_max_batch, stop_event=stop_event)
 
     # --- one request ---------------------------------------------------------------------
     def _post_once(self, chunk: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

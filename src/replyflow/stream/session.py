@@ -72,8 +72,6 @@ def create_spark(settings: Settings, app_name: str = "replyflow-stream") -> Spar
     jars = connector_jars(settings)
     if not jars:
         raise RuntimeError(f"no Spark Kafka connector jars in {settings.jars_dir / 'spark-kafka'}: run `replyflow kafka fetch`")
-    scratch = settings.state_dir / "spark" / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
     log4j = _log4j_file(settings)
     builder = (
         SparkSession.builder.appName(app_name)
@@ -84,7 +82,6 @@ def create_spark(settings: Settings, app_name: str = "replyflow-stream") -> Spar
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.local.dir", str(scratch))
         .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "2000")
         .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
