@@ -219,6 +219,7 @@ class StreamJob:
 
     def start(self) -> StreamingQuery:
         settings = self.settings
+        _ensure_topics(settings)
         if self.spark is None:
             self.spark = create_spark(settings)
         enrich_fn = EnrichPartitions(str(settings.models_dir), PolicyConfig.from_settings(settings), self.enricher_loader)
@@ -291,6 +292,17 @@ class StreamJob:
         return self.query
 
 
+def _ensure_topics(settings: Settings) -> None:
+    """Create missing raw/enriched/DLQ topics so a first start does not fail on a missing sink topic."""
+    try:
+        from replyflow.kafka.topics import ensure_topics
+
+        ensure_topics(settings)
+    except Exception as exc:  # no admin rights on a managed cluster: the topics may exist anyway
+        log.warning("Could not ensure topics %s/%s/%s exist: %s", settings.topic_raw, settings.topic_enriched,
+                    settings.topic_dlq, exc)  # fmt: skip
+
+
 def _install_signal_handlers(job: StreamJob) -> dict[int, Any]:
     """SIGTERM/SIGINT -> graceful stop (a second SIGINT interrupts hard). Main thread only."""
     if threading.current_thread() is not threading.main_thread():
@@ -321,7 +333,8 @@ def run_stream(
     Spark is stopped at the end only if this call started it (a ``spark`` passed in, as
     tests and the benchmark do, stays up).  Returns the totals of the batches it ran.
     """
-    own_spark = spark is None
+    # Stop Spark at the end only if this call starts it (not a session the caller already runs).
+    own_spark = spark is None and SparkSession.getActiveSession() is None
     job = StreamJob(settings, spark=spark, on_batch=on_batch, enricher_loader=enricher_loader)
     previous = _install_signal_handlers(job)
     try:

@@ -35,8 +35,12 @@ logger.nativecode.name = org.apache.hadoop.util.NativeCodeLoader
 logger.nativecode.level = error
 logger.checkpoint.name = org.apache.spark.sql.execution.streaming.checkpointing
 logger.checkpoint.level = error
-logger.resolved.name = org.apache.spark.sql.execution.streaming.ResolveWriteToStream
+logger.resolved.name = org.apache.spark.sql.execution.streaming.runtime.ResolveWriteToStream
 logger.resolved.level = error
+logger.dag.name = org.apache.spark.scheduler.DAGScheduler
+logger.dag.level = error
+logger.truncate.name = org.apache.spark.util.SparkStringUtils
+logger.truncate.level = error
 """
 
 
