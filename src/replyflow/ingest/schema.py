@@ -98,6 +98,10 @@ def parse_raw(payload: bytes | str | dict[str, Any]) -> RawTweet:
             data = json.loads(payload)
         except json.JSONDecodeError as exc:
             raise ValueError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except RecursionError:
+            # e.g. 100,000 nested brackets: Python's decoder gives up with RecursionError, which
+            # callers (replay, the stream's parse step) would not catch: a poison message.
+            raise ValueError("not JSON we accept: nested too deeply") from None
         if not isinstance(data, dict):
             raise ValueError(f"not a JSON object but {type(data).__name__}")
     try:
