@@ -40,11 +40,23 @@ def _authenticate() -> Any:
     return None
 
 
+def _json_body() -> Any:
+    """The request's JSON, or None if it is not JSON.
+
+    ``get_json(silent=True)`` swallows decode errors but not ``RecursionError`` (deeply
+    nested brackets), which would otherwise surface as a 500.
+    """
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        return None
+
+
 @bp.post("/replies")
 def post_replies() -> Any:
     """Ingest one enriched tweet or a batch; idempotent by tweet_id."""
     svc = service()
-    payload = request.get_json(silent=True)
+    payload = _json_body()
     if payload is None:
         return json_error(400, "invalid_json", "body must be JSON (Content-Type: application/json)")
     try:
@@ -122,7 +134,7 @@ def get_ticket(ticket_id: str) -> Any:
 
 @bp.patch("/tickets/<ticket_id>")
 def patch_ticket(ticket_id: str) -> Any:
-    payload = request.get_json(silent=True)
+    payload = _json_body()
     if not isinstance(payload, dict):
         return json_error(400, "invalid_json", 'body must be a JSON object like {"status": "resolved"}')
     status = payload.get("status")
