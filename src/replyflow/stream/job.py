@@ -103,11 +103,11 @@ class BatchWriter:
         self.last_rows_at = time.monotonic()
 
     def __call__(self, parsed_batch: DataFrame, batch_id: int) -> None:
-        if self.stop_event.is_set():
-            # Not started, so nothing to undo: the batch's offsets are replayed on restart.
-            raise StopRequested(f"stop requested before batch {batch_id} started")
-        self.busy.set()
+        self.busy.set()  # before the check: StreamJob.stop() sets the event, then looks at busy
         try:
+            if self.stop_event.is_set():
+                # Not started, so nothing to undo: the batch's offsets are replayed on restart.
+                raise StopRequested(f"stop requested before batch {batch_id} started")
             self._run(parsed_batch, batch_id)
         finally:
             self.busy.clear()
@@ -252,6 +252,8 @@ class StreamJob:
         """
         query = self._require_query()
         assert self._writer is not None
+        # Idle time counts from now at the earliest (not from start(): the first trigger can be slow).
+        self._writer.last_rows_at = max(self._writer.last_rows_at, time.monotonic())
         while True:
             try:
                 if query.awaitTermination(poll):
