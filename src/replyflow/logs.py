@@ -39,13 +39,24 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class RedactingFormatter(logging.Formatter):
+    """Redacts the whole formatted record: the filter only sees the message, not a traceback.
+
+    Exception texts often quote what failed (``401 for Bearer <token>``, a URL with a key),
+    and ``log.exception`` appends them after the filter has run.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def setup_logging(level: str = "INFO", logfile: Path | None = None) -> None:
     """Configure the root logger once: stderr (and optionally a file), redacted."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if logfile is not None:
         logfile.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(logfile, encoding="utf-8"))
-    fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    fmt = RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     root = logging.getLogger()
     root.handlers.clear()
     for handler in handlers:
