@@ -58,6 +58,16 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def git_commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "models"], cwd=ROOT, capture_output=True,
+                               text=True).stdout.strip()  # fmt: skip
+        return head + (" (+ uncommitted changes)" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -173,7 +183,8 @@ def run_phase(spark: Any, base: Any, server: ReplyServer, tweets: list[Any], lab
     finally:
         job.stop()
     load_after = os.getloadavg()
-    frame = pd.read_parquet(settings.parquet_location, columns=["tweet_id", "kafka_timestamp", "processed_at", "batch_id", "needs_reply"])
+    frame = pd.read_parquet(settings.parquet_location,
+                            columns=["tweet_id", "kafka_timestamp", "processed_at", "batch_id", "model_version"])
     written = {r.batch_id: r.parquet_written_at for r in reports}
     kafka_ts = frame["kafka_timestamp"].astype("datetime64[us]").astype("int64") / 1e6
     processed = frame["processed_at"].astype("datetime64[us]").astype("int64") / 1e6
@@ -188,6 +199,7 @@ def run_phase(spark: Any, base: Any, server: ReplyServer, tweets: list[Any], lab
     busy = sum(r.duration_s for r in reports)
     result = {
         "phase": label,
+        "model_version": str(frame["model_version"].iloc[0]) if len(frame) else None,
         "target_rate": rate if rate > 0 else "max",
         "tweets_in": stats.published,
         "parquet_rows": int(len(frame)),
@@ -234,7 +246,8 @@ def write_reports(meta: dict[str, Any], phases: list[dict[str, Any]]) -> None:
         "",
         f"Machine: {meta['cpu']}, {meta['cores']} cores (shared with other work: see load average). "
         f"Date: {meta['date']}. Spark {meta['spark']} `{meta['spark_master']}`, trigger {meta['trigger_s']} s, "
-        f"max {meta['max_offsets']} offsets/trigger, NLP `{meta['nlp']}`.",
+        f"max {meta['max_offsets']} offsets/trigger, NLP `{meta['nlp']}` (model `{meta['model_version']}`), "
+        f"commit `{meta['commit']}`.",
         "",
         f"Command: `{meta['command']}`",
         "",
@@ -351,6 +364,7 @@ def main() -> int:
             "spark": spark.version, "spark_master": settings.spark_master, "trigger_s": settings.stream_trigger_seconds,
             "max_offsets": settings.stream_max_offsets_per_trigger,
             "nlp": "fake" if args.fake_nlp else "replyflow.nlp.pipeline (real models)",
+            "model_version": phases[0].get("model_version") if phases else None, "commit": git_commit(),
         }  # fmt: skip
         write_reports(meta, phases)
         log.info("wrote %s", OUT / "stream.md")

@@ -240,3 +240,47 @@ def test_malformed_messages_go_to_dlq_and_query_continues(
     assert "not JSON" in reasons and "tweet_id" in reasons and "invalid UTF-8" in reasons
     rows = read_parquet(spark, settings)
     assert sorted(r.tweet_id for r in rows) == sorted(t.tweet_id for t in good)
+
+
+def test_cli_stream_stops_cleanly_on_sigterm(kafka_settings: Any, enricher_loader: Any, tmp_path: Path) -> None:
+    """`replyflow stream` as operators run it: processes input, SIGTERM -> clean exit 0, Spark gone."""
+    import os
+    import signal
+    import subprocess
+
+    from replyflow.ingest.producer import TweetProducer
+
+    settings = kafka_settings
+    tweets = dataset_tweets(20)
+    with TweetProducer(settings) as producer:
+        for tweet in tweets:
+            producer.publish(tweet)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLYFLOW_")}
+    env.update({
+        "REPLYFLOW_CONFIG": str(tmp_path / "none.toml"),
+        "REPLYFLOW_STATE_DIR": str(settings.state_dir), "REPLYFLOW_MODELS_DIR": str(settings.models_dir),
+        "REPLYFLOW_JARS_DIR": str(settings.jars_dir), "REPLYFLOW_JVM_DIR": str(settings.jvm_dir),
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "REPLYFLOW_TOPIC_RAW": settings.topic_raw,
+        "REPLYFLOW_TOPIC_ENRICHED": settings.topic_enriched, "REPLYFLOW_TOPIC_DLQ": settings.topic_dlq,
+        "REPLYFLOW_STREAM_POST_REPLIES": "false", "REPLYFLOW_SPARK_MASTER": "local[1]",
+        "REPLYFLOW_STREAM_TRIGGER_SECONDS": "0.5", "REPLYFLOW_SPARK_DRIVER_MEMORY": "1g",
+    })  # fmt: skip
+    parquet = Path(settings.parquet_location)
+    proc = subprocess.Popen([str(REPO_ROOT / ".venv" / "bin" / "replyflow"), "stream"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not list(parquet.glob("date=*/batch_id=*/*.parquet")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[0].decode(errors="replace")[-3000:]
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=120)[0].decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, output[-3000:]
+    assert "SIGTERM received" in output and "Stream stopped" in output
+    import pandas as pd
+
+    assert sorted(pd.read_parquet(parquet)["tweet_id"]) == sorted(t.tweet_id for t in tweets)
