@@ -111,8 +111,9 @@ def train_classifier(
     epochs: int,
     provenance: dict[str, Any],
     cfg: LstmConfig | None = None,
+    input_kind: str = "clean_text",
 ) -> dict[str, Any]:
-    """Train one classifier on (clean_texts, labels), export ONNX + vocab + manifest to ``out_dir``."""
+    """Train one classifier on (texts, labels) (texts in the form named by ``input_kind``), export ONNX + vocab + manifest to ``out_dir``."""
     cfg = cfg or LstmConfig()
     keras = _keras()
     import tensorflow as tf
@@ -148,6 +149,7 @@ def train_classifier(
         "padding": "pre",
         "vocab_size": len(vocab),
         "preprocessing_version": PREPROCESSING_VERSION,
+        "input": input_kind,
         "config": asdict(cfg),
         "class_weights": {classes[i]: round(w, 4) for i, w in weights.items()},
         "seed": seed,

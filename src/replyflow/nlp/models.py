@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from replyflow.nlp.text import PREPROCESSING_VERSION
+from replyflow.nlp.text import PREPROCESSING_VERSION, sentiment_texts
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class OnnxClassifier:
     input_name: str
     hash8: str
     manifest: dict[str, Any]
+    input_kind: str = "clean_text"
 
     @classmethod
     def load(cls, model_dir: Path, threads: int | None = None) -> "OnnxClassifier":
@@ -76,11 +77,17 @@ class OnnxClassifier:
             name=manifest["name"], classes=list(manifest["classes"]), vocab=vocab,
             max_len=int(manifest["max_len"]), session=session,
             input_name=session.get_inputs()[0].name, hash8=file_hash8(onnx_path), manifest=manifest,
+            input_kind=manifest.get("input", "clean_text"),
         )
 
-    def predict_proba(self, clean_texts: list[str], batch_size: int = 256) -> np.ndarray:
-        """Class probabilities, shape (n, len(classes)), in manifest label order."""
-        x = encode(clean_texts, self.vocab, self.max_len)
+    def inputs(self, raw_texts: list[str], cleaned: list[str]) -> list[str]:
+        """The text variant this model was trained on (manifest ``input``)."""
+        return cleaned if self.input_kind == "clean_text" else sentiment_texts(raw_texts)
+
+    def predict_proba(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        """Class probabilities, shape (n, len(classes)), in manifest label order, of texts
+        already in this model's input form (see :meth:`inputs`)."""
+        x = encode(texts, self.vocab, self.max_len)
         if len(x) == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         parts = [

@@ -48,23 +48,23 @@ class Enricher:
         log.info("loaded enricher %s from %s", enricher.model_version, models_dir)
         return enricher
 
-    def classify(self, cleaned: list[str]) -> list[dict[str, Any]]:
-        """Sentiment and topic of already-cleaned texts (no NER); used by evaluation too."""
-        sent_p = self.sentiment.predict_proba(cleaned, self.batch_size)
-        topic_p = self.topic.predict_proba(cleaned, self.batch_size)
-        out: list[dict[str, Any]] = []
-        for i, text in enumerate(cleaned):
-            if not text:
-                out.append({
-                    "sentiment": BLANK_SENTIMENT, "sentiment_score": round(1 / len(self.sentiment.classes), 4),
-                    "topic": BLANK_TOPIC, "topic_score": round(1 / len(self.topic.classes), 4),
-                })
-                continue
-            s, t = int(np.argmax(sent_p[i])), int(np.argmax(topic_p[i]))
-            out.append({
-                "sentiment": self.sentiment.classes[s], "sentiment_score": float(sent_p[i, s]),
-                "topic": self.topic.classes[t], "topic_score": float(topic_p[i, t]),
-            })
+    def classify(self, texts: list[str], cleaned: list[str] | None = None) -> list[dict[str, Any]]:
+        """Sentiment and topic (no NER) of raw texts; ``cleaned`` = their :func:`clean_texts`
+        if already computed.  Used by evaluation too, so it scores exactly what serving runs."""
+        if cleaned is None:
+            cleaned = clean_texts(texts, batch_size=self.batch_size)
+        out: list[dict[str, Any]] = [{} for _ in texts]
+        for model, key in ((self.sentiment, "sentiment"), (self.topic, "topic")):
+            inputs = model.inputs(texts, cleaned)
+            probs = model.predict_proba(inputs, self.batch_size)
+            blank = BLANK_SENTIMENT if key == "sentiment" else BLANK_TOPIC
+            for i, text in enumerate(inputs):
+                if not text or not cleaned[i]:
+                    # nothing to classify: uniform probability, so every threshold says "unsure"
+                    out[i][key], out[i][f"{key}_score"] = blank, round(1 / len(model.classes), 4)
+                else:
+                    k = int(np.argmax(probs[i]))
+                    out[i][key], out[i][f"{key}_score"] = model.classes[k], float(probs[i, k])
         return out
 
     def enrich(self, texts: list[str]) -> list[dict[str, Any]]:
@@ -74,7 +74,7 @@ class Enricher:
         if not texts:
             return []
         cleaned = clean_texts(texts, batch_size=self.batch_size)
-        results = self.classify(cleaned)
+        results = self.classify(texts, cleaned)
         entities = extract_entities_batch(texts, batch_size=self.batch_size)
         for r, c, e in zip(results, cleaned, entities):
             r["clean_text"] = c

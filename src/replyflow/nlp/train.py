@@ -35,22 +35,26 @@ def train_sentiment(settings: Settings, df: pd.DataFrame, epochs: int) -> dict[s
     """3-class sentiment LSTM on the human airline_sentiment labels."""
     from replyflow.nlp.lstm import LstmConfig, train_classifier
 
-    df = df[df["clean"] != ""]
+    from replyflow.nlp.text import sentiment_texts
+
+    df = df.assign(model_text=sentiment_texts(df["text"].fillna("").tolist()))
+    df = df[df["model_text"] != ""]
     tr, va = df[df["split"] == "train"], df[df["split"] == "validation"]
     return train_classifier(
         "sentiment", list(SENTIMENT_CLASSES),
-        (tr["clean"].tolist(), tr["airline_sentiment"].tolist()),
-        (va["clean"].tolist(), va["airline_sentiment"].tolist()),
+        (tr["model_text"].tolist(), tr["airline_sentiment"].tolist()),
+        (va["model_text"].tolist(), va["airline_sentiment"].tolist()),
         settings.models_dir / "sentiment", settings.seed, epochs,
         _provenance(settings, "airline_sentiment (human, CrowdFlower)"),
         # chosen on validation among 4 configs (docs/MODEL_CARD.md): sqrt-ish weights keep accuracy
-        LstmConfig(class_weight_power=0.25, learning_rate=1e-3, batch_size=32),
+        LstmConfig(max_len=36, class_weight_power=0.25, learning_rate=1e-3, batch_size=32),
+        input_kind="sentiment_text",
     )
 
 
 def train_topic(settings: Settings, df: pd.DataFrame, epochs: int) -> dict[str, Any]:
     """8-class topic LSTM on the weak labels of models/lda/labels.csv (negative tweets)."""
-    from replyflow.nlp.lstm import train_classifier
+    from replyflow.nlp.lstm import LstmConfig, train_classifier
 
     labels = pd.read_csv(settings.models_dir / "lda" / "labels.csv", dtype={"tweet_id": str})
     labels = labels[labels["train_label"].notna()][["tweet_id", "train_label"]]
@@ -64,6 +68,8 @@ def train_topic(settings: Settings, df: pd.DataFrame, epochs: int) -> dict[str, 
         settings.models_dir / "topic", settings.seed, epochs,
         _provenance(settings, "weak: human negativereason mapping + keyword rules + named LDA topics "
                     "(see models/lda/topics.json, docs/MODEL_CARD.md)"),
+        # chosen on validation (weak labels) among 4 configs (docs/MODEL_CARD.md)
+        LstmConfig(max_len=20, class_weight_power=0.5, learning_rate=2e-3, batch_size=32, lstm_units=32),
     )
 
 
