@@ -360,7 +360,7 @@ def main() -> int:
             phases.append(run_phase(spark, settings, server, tweets, f"rate-{raw.strip()}", rate, n, tmp, loader))
         meta = {
             "cpu": cpu_model(), "cores": os.cpu_count(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "command": ".venv/bin/python bench/bench_stream.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "command": " ".join([".venv/bin/python bench/bench_stream.py", *(shlex.quote(a) for a in sys.argv[1:])]),
             "spark": spark.version, "spark_master": settings.spark_master, "trigger_s": settings.stream_trigger_seconds,
             "max_offsets": settings.stream_max_offsets_per_trigger,
             "nlp": "fake" if args.fake_nlp else "replyflow.nlp.pipeline (real models)",
