@@ -70,7 +70,12 @@ def start_service(settings: Settings, service: Service, env: dict[str, str] | No
         return running
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     logfile = settings.logs_dir / f"{service.name}.out"
-    child_env = {**os.environ, **(env or {}), "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")}
+    child_env = {
+        **os.environ,
+        **settings.to_env(),
+        **(env or {}),
+        "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
+    }
     with open(logfile, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "replyflow.cli", *service.argv],

@@ -15,6 +15,7 @@ library code never reads a global.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,26 @@ class Settings(BaseSettings):
     @property
     def project_root(self) -> Path:
         return self.jvm_dir.parent
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``REPLYFLOW_*`` environment variables, for child processes.
+
+        ``replyflow up`` and the demo start services as subprocesses; passing the parent's
+        effective settings (not just its environment) keeps every process on one configuration.
+        """
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, (list, tuple)):
+                value = json.dumps(list(value))
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            env[f"REPLYFLOW_{name.upper()}"] = str(value)
+        return env
 
     def secret(self, name: str) -> str | None:
         """Plain value of a secret field, or None. Never log the result."""

@@ -68,3 +68,13 @@ def test_raw_tweet_roundtrip():
 def test_parse_raw_rejects_with_reason(payload, reason):
     with pytest.raises(ValueError, match=reason):
         parse_raw(payload)
+
+
+def test_settings_round_trip_through_child_environment(settings, monkeypatch):
+    """Services started as subprocesses must see exactly the parent's settings."""
+    from replyflow.settings import Settings
+
+    parent = settings.model_copy(update={"our_handles": ["foo", "bar"], "dry_run": False, "api_port": 18123})
+    for key, value in parent.to_env().items():
+        monkeypatch.setenv(key, value)
+    assert Settings(_env_file=None) == parent
