@@ -43,3 +43,20 @@ def record(fault: str, test: str, *, rows_in: int, rows_out: int, replies: int, 
         }
         REPORT.parent.mkdir(parents=True, exist_ok=True)
         REPORT.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def markdown_table(path: Path = REPORT) -> str:
+    """The RELIABILITY.md table from the recorded runs (``python -m tests.reliability.report``)."""
+    data = json.loads(path.read_text(encoding="utf-8"))["results"]
+    lines = ["| fault or input class | test | rows in | rows out | DLQ / rejected | replies sent | duplicates | lost | recorded (UTC, commit) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for test, r in sorted(data.items(), key=lambda kv: kv[1]["fault"]):
+        lines.append(
+            f"| {r['fault']} | `{test}` | {r['rows_in']} | {r['rows_out']} | {r.get('dlq', 0)} | {r['replies_sent']} | "
+            f"{r['duplicates']} | {r['lost']} | {r['recorded_at']} {r.get('commit', '')} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())  # noqa: T201 - a command-line helper, not library code
