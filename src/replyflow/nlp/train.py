@@ -68,8 +68,9 @@ def train_topic(settings: Settings, df: pd.DataFrame, epochs: int) -> dict[str, 
         settings.models_dir / "topic", settings.seed, epochs,
         _provenance(settings, "weak: human negativereason mapping + keyword rules + named LDA topics "
                     "(see models/lda/topics.json, docs/MODEL_CARD.md)"),
-        # chosen on validation (weak labels) among 4 configs (docs/MODEL_CARD.md)
-        LstmConfig(max_len=20, class_weight_power=0.5, learning_rate=2e-3, batch_size=32, lstm_units=32),
+        # chosen on validation (weak labels) among 7 configs (docs/MODEL_CARD.md)
+        LstmConfig(max_len=20, class_weight_power=0.5, learning_rate=2e-3, batch_size=32, lstm_units=32,
+                   embed_dim=100, dropout=0.5),
     )
 
 
