@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -143,16 +142,14 @@ def token_env(settings: Settings) -> dict[str, str]:
     """Environment that gives every service the same API token.
 
     With no token configured, one is generated once and kept in ``var/run/api-token``
-    (mode 0600), so the stream job can authenticate to the reply service without the
-    token ever being printed or committed.
+    (mode 0600, see :mod:`replyflow.reply.auth`), so the stream job can authenticate to the
+    reply service without the token ever being printed or committed.
     """
+    from replyflow.reply.auth import resolve_api_token
+
     if settings.api_token is not None:
         return {}
-    path = _run_dir(settings) / "api-token"
-    if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(32))
-    return {"REPLYFLOW_API_TOKEN": path.read_text().strip()}
+    return {"REPLYFLOW_API_TOKEN": resolve_api_token(settings)}
 
 
 def up(settings: Settings, env: dict[str, str] | None = None) -> None:

@@ -24,18 +24,30 @@ def token_file(settings: Settings) -> Path:
     return settings.state_dir / "run" / "api-token"  # shared with replyflow.services.token_env
 
 
-def resolve_api_token(settings: Settings) -> str:
-    """The API token: from settings, else from (or newly written to) :func:`token_file`."""
+def read_api_token(settings: Settings) -> str | None:
+    """The API token: from settings, else from :func:`token_file`; None when neither has one.
+
+    Clients of the service (stream job, demo) use this: they never generate a token.
+    """
     configured = settings.secret("api_token")
     if configured:
         register_secret(configured)
         return configured
     path = token_file(settings)
-    if path.exists():
+    if path.is_file():
         token = path.read_text(encoding="utf-8").strip()
         if token:
             register_secret(token)
             return token
+    return None
+
+
+def resolve_api_token(settings: Settings) -> str:
+    """The API token: :func:`read_api_token`, else a new one written to :func:`token_file`."""
+    existing = read_api_token(settings)
+    if existing:
+        return existing
+    path = token_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
