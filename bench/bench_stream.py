@@ -166,17 +166,19 @@ def run_phase(spark: Any, base: Any, server: ReplyServer, tweets: list[Any], lab
     suffix = uuid.uuid4().hex[:8]
     settings = base.model_copy(update={
         "topic_raw": f"bench.raw.{suffix}", "topic_enriched": f"bench.enriched.{suffix}", "topic_dlq": f"bench.dlq.{suffix}",
-        "parquet_path": str(workdir / label / "parquet"), "checkpoint_dir": str(workdir / label / "checkpoint"),
+        "parquet_path": str(workdir / f"{label}-{suffix}" / "parquet"),
+        "checkpoint_dir": str(workdir / f"{label}-{suffix}" / "checkpoint"),
     })  # fmt: skip
     ensure_topics(settings)
-    ids = phase_file(tweets, n, base_id=10**15 + hash(label) % 10**6 * 10**7, path=workdir / f"{label}.jsonl")
+    jsonl = workdir / f"{label}-{suffix}.jsonl"
+    phase_file(tweets, n, base_id=10**15 + int(suffix, 16) % 10**6 * 10**7, path=jsonl)
     reports: list[Any] = []
     job = StreamJob(settings, spark=spark, on_batch=reports.append, enricher_loader=loader)
     job.start()
     time.sleep(3)  # let the query reach its first (empty) trigger
     load_before = os.getloadavg()
     started = time.time()
-    stats = replay_file(settings, workdir / f"{label}.jsonl", rate=rate, progress=False)
+    stats = replay_file(settings, jsonl, rate=rate, progress=False)
     produced_s = time.time() - started
     try:
         job.wait(until_idle=4)
