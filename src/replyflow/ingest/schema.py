@@ -12,9 +12,29 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 MAX_TEXT_CHARS = 1000  # X allows 280 (25,000 for premium long posts we do not handle).
+NUL = "\x00"
+
+
+def contains_nul(value: Any, depth: int = 0) -> bool:
+    """True if a NUL character occurs in any string inside ``value`` (dicts, lists).
+
+    Why: PostgreSQL text and jsonb cannot store NUL; such a tweet made the reply service
+    answer 500, which the stream retries forever.  No real tweet contains one.
+    """
+    if isinstance(value, str):
+        return NUL in value
+    if depth > 20:
+        return False
+    if isinstance(value, dict):
+        return any(contains_nul(k, depth + 1) or contains_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(contains_nul(v, depth + 1) for v in value)
+    return False
+
+
 Source = Literal["x-stream", "x-mentions", "replay"]
 
 
@@ -35,6 +55,13 @@ class RawTweet(BaseModel):
     matched_rules: list[str] = Field(default_factory=list)
     # Marked, not dropped: the reply policy decides (never answer retweets); the record stays complete.
     is_retweet: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if contains_nul(data):
+            raise ValueError("contains a NUL character (\\x00)")
+        return data
 
     @field_validator("text")
     @classmethod

@@ -38,6 +38,15 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(dashboard_bp)
 
+    @app.before_request
+    def _reject_nul() -> Any:
+        # PostgreSQL cannot compare text with NUL: a ?q=%00 or /tickets/%00 would be a 500.
+        if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+            if request.path.startswith("/api/"):
+                return json_error(400, "invalid_query", "NUL characters are not allowed in the URL")
+            return "NUL characters are not allowed in the URL", 400
+        return None
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         if request.path.startswith("/api/"):

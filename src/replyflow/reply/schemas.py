@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from replyflow.ingest.schema import contains_nul
 from replyflow.settings import TOPIC_CLASSES
 
 _ID = r"^[0-9]{1,20}$"
@@ -50,6 +51,14 @@ class EnrichedTweet(BaseModel):
     model_version: str | None = Field(default=None, max_length=64)
     processed_at: datetime | None = None
     needs_reply: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        # PostgreSQL cannot store NUL in text/jsonb: reject (400) instead of failing with a 500.
+        if contains_nul(data):
+            raise ValueError("contains a NUL character (\\x00)")
+        return data
 
     @field_validator("topic", mode="before")
     @classmethod
