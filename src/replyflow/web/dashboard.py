@@ -38,7 +38,8 @@ def index() -> str:
     if filters["sentiment"] not in ("", *SENTIMENT_CLASSES):
         filters["sentiment"] = ""
     try:
-        page = max(1, int(request.args.get("page", "1")))
+        # Bounded like the API's page: a huge page number overflowed SQLite's OFFSET (a 500).
+        page = min(max(1, int(request.args.get("page", "1"))), 1_000_000)
     except ValueError:
         page = 1
     items, total = store.list_tickets(
