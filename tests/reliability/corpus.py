@@ -19,7 +19,7 @@ SCRIPT = "<script>alert(1)</script>"
 IMG_ONERROR = '"><img src=x onerror=alert(1)>'
 HOSTILE_TEXTS: tuple[str, ...] = (SQL_INJECTION, SQL_INJECTION_2, SCRIPT, IMG_ONERROR,
                                   "Robert'); DROP TABLE tweets;--", "{{7*7}} ${7*7} %s %n", "\u202eevil\u202c",
-                                  "null\x00byte")
+                                  "tab\tbell\x07esc\x1b[31m")
 
 
 def valid_raw(**overrides: Any) -> dict[str, Any]:
@@ -87,6 +87,8 @@ BAD_MESSAGES: tuple[BadMessage, ...] = (
     BadMessage("unknown-source", _json(valid_raw(source="carrier-pigeon")), "source"),
     BadMessage("extra-field", _json(valid_raw(admin=True)), "admin"),
     BadMessage("empty-text", _json(valid_raw(text="")), "text"),
+    BadMessage("nul-in-text", _json(valid_raw(text="null\x00byte")), "NUL"),
+    BadMessage("nul-in-rules", _json(valid_raw(matched_rules=["a\x00"])), "NUL"),
     BadMessage("blank-text", _json(valid_raw(text="   \t ")), "text is blank"),
     BadMessage("text-10kB", _json(valid_raw(text="a" * 10_000)), "text"),
     BadMessage("text-multi-MB", _json(valid_raw(text=MULTI_MB_TEXT)), "text"),
@@ -134,6 +136,8 @@ def api_bad_bodies(make_tweet: Any, max_batch: int, max_text: int) -> list[tuple
         ("entities-wrong", make_tweet(entities=[{"text": 1}]), 400),
         ("created-garbage", make_tweet(created_at="yesterday"), 400),
         ("empty-text", make_tweet(text=""), 400),
+        ("nul-in-text", make_tweet(text="null\x00byte"), 400),
+        ("nul-in-entity", make_tweet(entities=[{"text": "\x00", "label": "X", "start": 0, "end": 1}]), 400),
         ("text-10kB", make_tweet(text="a" * 10_000), 400),
         ("text-over-limit", make_tweet(text="b" * (max_text + 1)), 400),
         ("sql-handle", make_tweet(author_handle=SQL_INJECTION), 400),

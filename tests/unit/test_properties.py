@@ -138,14 +138,18 @@ def test_parse_raw_one_field_replaced(field: str, value: Any) -> None:
     tweet = _only_value_error(json.dumps(valid_raw(**{field: value})))
     if tweet is not None:
         assert json.loads(tweet.to_json())["tweet_id"].isdigit()
-        assert parse_raw(tweet.to_json()) == tweet  # what we publish, we accept again
+        # What we publish, we accept again, and republishing it changes nothing (the wire format
+        # is a fixed point; it keeps whole seconds of created_at, as X does).
+        again = parse_raw(tweet.to_json())
+        assert again.to_json() == tweet.to_json()
+        assert again.model_dump(exclude={"created_at"}) == tweet.model_dump(exclude={"created_at"})
 
 
 @hsettings(max_examples=150, deadline=None)
 @given(text=st.text(TWEET_CHARS, min_size=1, max_size=1000))
 def test_parse_raw_round_trips_any_text(text: str) -> None:
     tweet = _only_value_error(json.dumps(valid_raw(text=text)))
-    if text.strip():
+    if text.strip() and "\x00" not in text:  # NUL is rejected: PostgreSQL cannot store it
         assert tweet is not None and tweet.text == text
         assert parse_raw(tweet.to_json()).text == text
 
