@@ -34,22 +34,14 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model  # noqa: E402
 from tests.fixtures.reply import enriched_tweet  # noqa: E402
 
 log = logging.getLogger("bench_api")
 TOKEN = "bench-token-0123456789"
 _ids = itertools.count(10**12)
 _local = threading.local()
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def free_port() -> int:

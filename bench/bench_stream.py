@@ -25,7 +25,6 @@ import csv
 import json
 import logging
 import os
-import platform
 import shlex
 import socket
 import subprocess
@@ -46,18 +45,11 @@ OUT = ROOT / "reports" / "bench"
 TOKEN = "bench-token-0123456789"
 log = logging.getLogger("bench_stream")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model  # noqa: E402
+
 
 # --- environment -------------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def git_commit() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
