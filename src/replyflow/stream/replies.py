@@ -64,23 +64,15 @@ def api_token(settings: Any) -> str | None:
     Never generates one (only the service does): a missing token is reported, and the
     service's 401 then stops the query with a clear error.
     """
-    token = settings.secret("api_token")
-    if token:
-        return str(token)
-    try:
-        from replyflow.reply.auth import token_file
-    except ImportError:  # pragma: no cover - reply stage absent
-        return None
-    path = token_file(settings)
-    if path.is_file():
-        token = path.read_text(encoding="utf-8").strip()
-        if token:
-            from replyflow.logs import register_secret
+    from replyflow.reply.auth import read_api_token, token_file
 
-            register_secret(token)
-            return token
-    log.warning("No API token configured (REPLYFLOW_API_TOKEN) and none in %s: the reply service will refuse", path)
-    return None
+    token = read_api_token(settings)
+    if token is None:
+        log.warning(
+            "No API token configured (REPLYFLOW_API_TOKEN) and none in %s: the reply service will refuse",
+            token_file(settings),
+        )
+    return token
 
 
 def _results(body: Any) -> list[dict[str, Any]]:
