@@ -191,7 +191,9 @@ def test_api_and_dashboard_arbitrary_queries_never_5xx(reply_client: Any, auth_h
         r = reply_client.get(url, headers=auth_headers)
         assert r.status_code in (200, 400), (url, r.status_code)
     path = quote(ticket_id, safe="")
+    # 400 only for a NUL in the path (refused up front: PostgreSQL cannot compare it).
+    allowed = (400,) if "\x00" in ticket_id else (200, 404)
     for url in (f"{API}/tickets/{path}", f"/tickets/{path}"):
-        assert reply_client.get(url, headers=auth_headers).status_code in (200, 404), url
+        assert reply_client.get(url, headers=auth_headers).status_code in allowed, url
     r = reply_client.patch(f"{API}/tickets/{path}", json={"status": "resolved"}, headers=auth_headers)
-    assert r.status_code in (200, 404)
+    assert r.status_code in allowed
