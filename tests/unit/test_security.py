@@ -244,3 +244,18 @@ def test_lock_file_pins_every_installed_package() -> None:
     for req in project["dependencies"]:
         name = _norm(re.split(r"[=<>!~\[\s;]", req, maxsplit=1)[0])
         assert name in locked, f"{name} is a dependency but not in requirements.lock"
+
+
+def test_spark_task_closures_carry_no_secrets(settings: Any) -> None:
+    """What travels to Spark workers (the mapInPandas functions) holds policy numbers, not tokens."""
+    pytest.importorskip("pyspark")
+    from pyspark import cloudpickle
+
+    from replyflow.stream.enrich import EnrichPartitions, PolicyConfig, parse_partitions
+
+    secrets = settings.model_copy(update={"x_api_secret": SecretStr("x-secret-abcdef123456"),
+                                          "x_bearer_token": SecretStr("bearer-abcdef123456")})
+    for fn in (EnrichPartitions(str(secrets.models_dir), PolicyConfig.from_settings(secrets)), parse_partitions):
+        blob = cloudpickle.dumps(fn)
+        for value in (secrets.secret("api_token"), "x-secret-abcdef123456", "bearer-abcdef123456"):
+            assert value.encode() not in blob, f"{value} would be shipped to Spark workers"
