@@ -78,3 +78,15 @@ def test_settings_round_trip_through_child_environment(settings, monkeypatch):
     for key, value in parent.to_env().items():
         monkeypatch.setenv(key, value)
     assert Settings(_env_file=None) == parent
+
+
+def test_dead_letter_caps_huge_payloads_for_every_writer():
+    """A near-1 MB bad input must not make a dead letter too large for Kafka (a poison message)."""
+    from replyflow.ingest.schema import MAX_DLQ_PAYLOAD_CHARS, DeadLetter
+
+    letter = DeadLetter(reason="not JSON", stage="stream-parse", payload='"' * 600_000)
+    assert len(letter.payload) == MAX_DLQ_PAYLOAD_CHARS
+    assert "truncated from 600000" in letter.reason
+    assert len(letter.to_json()) < 1_000_000
+    small = DeadLetter(reason="x", stage="s", payload="abc")
+    assert small.payload == "abc" and small.reason == "x"

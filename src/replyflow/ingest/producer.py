@@ -23,9 +23,6 @@ from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Longest payload kept in a dead letter; JSON escaping may double it, still far below 1 MB.
-MAX_DLQ_PAYLOAD_CHARS = 64 * 1024
-
 
 class DeliveryError(RuntimeError):
     """One or more messages could not be delivered (after librdkafka's own retries)."""
@@ -139,11 +136,6 @@ class TweetProducer:
         """Send a rejected input with the reason to ``tweets.dlq``; nothing invalid is ever dropped."""
         if isinstance(payload, bytes):
             payload = payload.decode("utf-8", errors="replace")
-        if len(payload) > MAX_DLQ_PAYLOAD_CHARS:
-            # A multi-MB input would exceed Kafka's message size limit (1 MB by default): produce()
-            # raises MSG_SIZE_TOO_LARGE and the whole replay stops. Keep the head, say so.
-            reason = f"{reason} (payload truncated from {len(payload)} to {MAX_DLQ_PAYLOAD_CHARS} characters)"
-            payload = payload[:MAX_DLQ_PAYLOAD_CHARS]
         letter = DeadLetter(
             reason=reason,
             stage=stage,

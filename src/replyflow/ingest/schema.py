@@ -12,9 +12,12 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator, model_validator
 
 MAX_TEXT_CHARS = 1000  # X allows 280 (25,000 for premium long posts we do not handle).
+#: Longest payload kept in a dead letter. JSON escaping may double it: still far below Kafka's
+#: 1 MB message limit, so one huge bad input can never block the DLQ write (a poison message).
+MAX_DLQ_PAYLOAD_CHARS = 64 * 1024
 NUL = "\x00"
 
 
@@ -94,6 +97,17 @@ class DeadLetter(BaseModel):
     source_partition: int | None = None
     source_offset: int | None = None
     failed_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @model_validator(mode="after")
+    def _cap_payload(self) -> "DeadLetter":
+        # Every writer of dead letters (ingest, the Spark job) goes through this model, so the
+        # cap lives here: keep the head of the payload and say in the reason that it was cut.
+        if len(self.payload) > MAX_DLQ_PAYLOAD_CHARS:
+            self.reason = (
+                f"{self.reason} (payload truncated from {len(self.payload)} to {MAX_DLQ_PAYLOAD_CHARS} characters)"
+            )
+            self.payload = self.payload[:MAX_DLQ_PAYLOAD_CHARS]
+        return self
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode("utf-8")
