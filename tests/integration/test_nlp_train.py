@@ -34,6 +34,8 @@ def test_tiny_training_produces_loadable_artefacts(settings, repo_root: Path, tm
         manifest = json.loads((d / "manifest.json").read_text())
         assert manifest["classes"] == list(classes) and manifest["epochs_run"] == 1
         assert (d / "model.onnx").exists() and (d / "vocab.json").exists()
+        # one ONNX file per model, however many ensemble members it averages
+        assert len(manifest["members"]) == manifest["config"]["ensemble"] >= 1
 
     from replyflow.nlp.pipeline import Enricher
 

@@ -37,6 +37,8 @@ class LstmConfig:
     learning_rate: float = 2e-3
     patience: int = 3
     class_weight_power: float = 1.0  # 1 = "balanced", 0.5 = sqrt-balanced, 0 = none
+    embed_skip: bool = False  # also max-pool the embeddings themselves and concatenate (bag-of-words path)
+    ensemble: int = 1  # members trained with seeds seed, seed+1, ...; softmax outputs averaged in ONE model
 
 
 def build_vocab(texts: list[str], max_vocab: int, min_count: int) -> dict[str, int]:
@@ -63,20 +65,22 @@ def _keras() -> Any:
     return keras
 
 
-def build_model(n_vocab: int, n_classes: int, cfg: LstmConfig) -> Any:
-    """Embedding -> BiLSTM (all steps) -> global max pool -> dense softmax.
+def build_model(n_vocab: int, n_classes: int, cfg: LstmConfig, name: str = "lstm") -> Any:
+    """Embedding -> BiLSTM (all steps) -> global max pool [+ max-pooled embeddings] -> dense softmax.
 
     Max pooling over the LSTM outputs makes the front padding harmless without a
     mask (masks complicate the ONNX export)."""
     keras = _keras()
     inp = keras.Input(shape=(cfg.max_len,), dtype="int32", name="tokens")
     x = keras.layers.Embedding(n_vocab, cfg.embed_dim, name="embedding")(inp)
-    x = keras.layers.SpatialDropout1D(0.2)(x)
+    emb = x = keras.layers.SpatialDropout1D(0.2)(x)
     x = keras.layers.Bidirectional(keras.layers.LSTM(cfg.lstm_units, return_sequences=True))(x)
     x = keras.layers.GlobalMaxPooling1D()(x)
+    if cfg.embed_skip:
+        x = keras.layers.Concatenate()([x, keras.layers.GlobalMaxPooling1D()(emb)])
     x = keras.layers.Dropout(cfg.dropout)(x)
     out = keras.layers.Dense(n_classes, activation="softmax", name="probs")(x)
-    model = keras.Model(inp, out)
+    model = keras.Model(inp, out, name=name)
     model.compile(
         optimizer=keras.optimizers.Adam(cfg.learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -99,6 +103,16 @@ def _macro_f1_callback(x_val: np.ndarray, y_val: np.ndarray) -> Any:
             log.info("epoch %d: val_macro_f1=%.4f val_acc=%.4f", epoch + 1, f1, accuracy_score(y_val, pred))
 
     return ValMacroF1()
+
+
+def average_models(members: list[Any], max_len: int) -> Any:
+    """ONE Keras model whose output is the mean of the members' softmax outputs (exported as one ONNX file)."""
+    keras = _keras()
+    if len(members) == 1:
+        return members[0]
+    inp = keras.Input(shape=(max_len,), dtype="int32", name="tokens")
+    out = keras.layers.Average(name="probs")([m(inp) for m in members])
+    return keras.Model(inp, out, name="ensemble")
 
 
 def train_classifier(
@@ -126,22 +140,36 @@ def train_classifier(
     x_tr, y_tr = encode(train[0], vocab, cfg.max_len), np.array([index[c] for c in train[1]])
     x_va, y_va = encode(val[0], vocab, cfg.max_len), np.array([index[c] for c in val[1]])
     weights = class_weights(y_tr, len(classes), cfg.class_weight_power)
-    model = build_model(len(vocab), len(classes), cfg)
-    stop = keras.callbacks.EarlyStopping(
-        monitor="val_macro_f1", mode="max", patience=cfg.patience, restore_best_weights=True
-    )
+    members, member_info = [], []
     t0 = time.time()
-    hist = model.fit(
-        x_tr, y_tr, validation_data=(x_va, y_va), epochs=epochs, batch_size=cfg.batch_size,
-        class_weight=weights, callbacks=[_macro_f1_callback(x_va, y_va), stop], verbose=2, shuffle=True,
-    )
+    for i in range(max(1, cfg.ensemble)):
+        keras.utils.set_random_seed(seed + i)
+        member = build_model(len(vocab), len(classes), cfg, name=f"member{i}")
+        stop = keras.callbacks.EarlyStopping(
+            monitor="val_macro_f1", mode="max", patience=cfg.patience, restore_best_weights=True
+        )
+        hist = member.fit(
+            x_tr, y_tr, validation_data=(x_va, y_va), epochs=epochs, batch_size=cfg.batch_size,
+            class_weight=weights, callbacks=[_macro_f1_callback(x_va, y_va), stop], verbose=2, shuffle=True,
+        )
+        p = member.predict(x_va, batch_size=512, verbose=0).argmax(1)
+        members.append(member)
+        member_info.append({
+            "seed": seed + i,
+            "epochs_run": len(hist.history["loss"]),
+            "best_epoch": int(np.argmax(hist.history["val_macro_f1"])) + 1,
+            "validation": {
+                "accuracy": round(float(accuracy_score(y_va, p)), 4),
+                "macro_f1": round(float(f1_score(y_va, p, average="macro")), 4),
+            },
+        })
     train_seconds = time.time() - t0
+    model = average_models(members, cfg.max_len)
     pred = model.predict(x_va, batch_size=512, verbose=0).argmax(1)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / ONNX_FILE
     model.export(str(onnx_path), format="onnx", verbose=False)
     (out_dir / VOCAB).write_text(json.dumps(vocab, ensure_ascii=False, separators=(",", ":")) + "\n")
-    best_epoch = int(np.argmax(hist.history["val_macro_f1"])) + 1
     manifest = {
         "name": name,
         "classes": classes,
@@ -153,8 +181,9 @@ def train_classifier(
         "config": asdict(cfg),
         "class_weights": {classes[i]: round(w, 4) for i, w in weights.items()},
         "seed": seed,
-        "epochs_run": len(hist.history["loss"]),
-        "best_epoch": best_epoch,
+        "epochs_run": max(m["epochs_run"] for m in member_info),
+        "best_epoch": member_info[0]["best_epoch"],
+        "members": member_info,
         "train_seconds": round(train_seconds, 1),
         "n_train": len(y_tr),
         "n_validation": len(y_va),
