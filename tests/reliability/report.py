@@ -17,6 +17,9 @@ from typing import Any
 
 REPORT = Path(__file__).resolve().parents[2] / "reports" / "reliability.json"
 _lock = threading.Lock()
+# Read once at import (test collection): the ``settings`` fixture removes REPLYFLOW_* variables
+# from the environment while a test runs.
+_ENABLED = os.environ.get("REPLYFLOW_RELIABILITY_REPORT", "0") == "1"
 
 
 def record(fault: str, test: str, *, rows_in: int, rows_out: int, replies: int, duplicates: int, lost: int,
@@ -25,7 +28,7 @@ def record(fault: str, test: str, *, rows_in: int, rows_out: int, replies: int, 
 
     Opt-in so that everyday ``make test`` runs leave the committed report alone.
     """
-    if os.environ.get("REPLYFLOW_RELIABILITY_REPORT", "0") != "1":
+    if not _ENABLED:
         return
     with _lock:
         data: dict[str, Any] = {}

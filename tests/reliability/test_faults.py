@@ -566,17 +566,12 @@ def test_x_api_429_then_5xx_then_success(settings: Any) -> None:
            recorded_duplicate_content=len(ambiguous), fake_sleeps_s=round(sum(sleeps), 1))
 
 
-# --- 5. a near-1 MB invalid message in tweets.raw (known bug, reported) ----------------------
-class KnownPoisonBug(AssertionError):
-    """The stream failed on the oversized dead letter exactly as reported (and not otherwise)."""
-
-
-@pytest.mark.xfail(strict=True, raises=KnownPoisonBug, reason=(
-    "stream/enrich.py dead_letter_json keeps the whole payload: a ~600 kB invalid message becomes a >1 MB "
-    "JSON-escaped dead letter, the Kafka DLQ write fails with RecordTooLargeException and the batch fails on "
-    "every restart (poison message). Reported to the stream owners; the ingest side caps at 64 KiB."))
+# --- 5. a near-1 MB invalid message in tweets.raw (regression: was a poison message) ------------
 def test_oversized_invalid_message_in_raw_topic(kafka_settings: Any, kafka_consume: Any, tmp_path: Path,
                                                 stream_procs: list[StreamProcess]) -> None:
+    """Found by this suite: the stream's dead letter of a ~600 kB invalid message was a 1.2 MB
+    Kafka record (RecordTooLargeException), failing the batch on every restart. Fixed in 702c74e
+    (``DeadLetter`` caps its payload at 64 KiB); this keeps it fixed."""
     from confluent_kafka import Producer
 
     settings = kafka_settings.model_copy(update={"stream_post_replies": False})
@@ -599,10 +594,8 @@ def test_oversized_invalid_message_in_raw_topic(kafka_settings: Any, kafka_consu
     letters = kafka_consume(settings, settings.topic_dlq, n=1, timeout=20) if rc == 0 else []
     record("Near-1 MB invalid message in tweets.raw (stream DLQ)", "test_oversized_invalid_message_in_raw_topic",
            rows_in=21, rows_out=len(ids), dlq=len(letters), replies=0, duplicates=len(ids) - len(set(ids)),
-           lost=20 - len(set(ids)), nlp=nlp_mode(), stream_exit_code=rc,
-           note="not lost from Kafka: blocked behind the poison message until the stream is fixed")
-    if rc != 0 and "RecordTooLargeException" in stream.tail(10**7):
-        raise KnownPoisonBug(f"stream exited {rc}: dead letter larger than max.request.size")
+           lost=20 - len(set(ids)), nlp=nlp_mode(), stream_exit_code=rc)
     assert rc == 0, stream.tail()
     assert sorted(ids) == sorted(t.tweet_id for t in good)
     assert len(letters) == 1 and len(letters[0].value()) < 1_000_000
+    assert "payload truncated from 600000" in json.loads(letters[0].value())["reason"]
