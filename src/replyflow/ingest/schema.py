@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 MAX_TEXT_CHARS = 1000  # X allows 280 (25,000 for premium long posts we do not handle).
 #: Longest payload kept in a dead letter. JSON escaping may double it: still far below Kafka's
