@@ -32,7 +32,6 @@ fi
 stamp=.venv/.replyflow-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
   step "Installing Python packages (pinned; a few minutes the first time)"
-  .venv/bin/python -m pip install --upgrade --progress-bar on pip
   .venv/bin/python -m pip install --progress-bar on -c requirements.lock -e '.[train,dev]'
   touch "$stamp"
 fi
