@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +27,58 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from machine import describe, load_average  # noqa: E402
+
+
+def _children(pid: int) -> list[int]:
+    """All descendants of ``pid`` (Spark's JVM and Python workers run under the stream service)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += parents.get(current, [])
+    return found
+
+
+def _rss_mib(pids: list[int]) -> float:
+    total_kib = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+        except (OSError, ValueError):
+            continue
+    return total_kib / 1024
+
+
+class MemorySampler(threading.Thread):
+    """Peak resident memory of each service's process tree, sampled once a second."""
+
+    def __init__(self, state: Path) -> None:
+        super().__init__(daemon=True)
+        self.pidfiles = {
+            "kafka broker": state / "kafka" / "broker.pid",
+            "reply service": state / "run" / "serve.pid",
+            "stream job (Spark JVM + Python workers)": state / "run" / "stream.pid",
+        }
+        self.peak_mib: dict[str, float] = {name: 0.0 for name in self.pidfiles}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(1.0):
+            for name, pidfile in self.pidfiles.items():
+                try:
+                    pid = int(pidfile.read_text().strip())
+                except (OSError, ValueError):
+                    continue
+                self.peak_mib[name] = max(self.peak_mib[name], _rss_mib(_children(pid)))
 
 
 def free_port() -> int:
@@ -50,12 +103,15 @@ def main() -> int:
             "REPLYFLOW_KAFKA_CONTROLLER_PORT": str(free_port()),
             "COLUMNS": "120",
         }
+        sampler = MemorySampler(Path(state))
+        sampler.start()
         started = time.monotonic()
         proc = subprocess.run(
             [str(ROOT / ".venv/bin/replyflow"), "demo", "--limit", str(args.limit), "--rate", str(args.rate)],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
         )
         wall = time.monotonic() - started
+        sampler.done.set()
     out = proc.stdout
     if proc.returncode != 0:
         print(out[-3000:], proc.stderr[-3000:], file=sys.stderr)
@@ -79,20 +135,25 @@ def main() -> int:
         "enriched": int(grab(r"enriched: (\d+)") or 0),
         "tickets": int(grab(r"tickets: (\d+)") or 0),
         "replies_sent_dry_run": int(grab(r"replies sent \(dry run\): (\d+)") or 0),
+        "peak_rss_mib": {name: round(mib) for name, mib in sampler.peak_mib.items()},
     }
     out_dir = ROOT / "reports" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "demo.json").write_text(json.dumps(result, indent=2) + "\n")
     (out_dir / "demo.md").write_text(
         "## The demo end to end (`replyflow demo`)\n\n"
-        f"- Date: {result['date']}\n- Machine: {result['machine']} (load average at start: {load})\n"
+        f"- Date: {result['date']}\n- Machine: {result['machine']} "
+        f"(load average at start: {' '.join(f'{x:.2f}' for x in load) if load else 'n/a'})\n"
         f"- Command: `{command}` (run by `.venv/bin/python bench/bench_demo.py --limit {args.limit} --rate {args.rate:g}`,"
         " in a fresh state directory: broker, Spark job and reply service start cold; models and jars already present)\n\n"
         "| tweets replayed | enriched | tickets | replies (dry run) | time to first reply | demo total | wall incl. shutdown |\n"
         "|---:|---:|---:|---:|---:|---:|---:|\n"
         f"| {result['published']} | {result['enriched']} | {result['tickets']} | {result['replies_sent_dry_run']} "
         f"| {result['time_to_first_reply_s']:.1f} s | {result['demo_total_s']:.1f} s | {result['wall_incl_shutdown_s']:.1f} s |\n\n"
-        "Time to first reply is dominated by the Spark job's start (JVM, Kafka source, Python workers loading "
+        "Peak resident memory during the run (each service's whole process tree, sampled every second):\n\n"
+        "| service | peak RSS (MiB) |\n|---|---:|\n"
+        + "".join(f"| {name} | {mib} |\n" for name, mib in result["peak_rss_mib"].items())
+        + "\nTime to first reply is dominated by the Spark job's start (JVM, Kafka source, Python workers loading "
         "the models); the replay itself is rate-limited to the given rate.\n"
     )
     print(json.dumps(result, indent=2))
