@@ -18,7 +18,7 @@ def test_index_lists_tickets_with_charts(reply_client, auth_headers, make_tweet)
     for r in results:
         assert r["ticket_id"] in page
     assert page.count("<svg") == 3
-    assert "Tweet volume" in page and "Sentiment of all tweets" in page and "Tickets per topic" in page
+    assert "Tweet volume" in page and "Sentiment of tweets sent to the service" in page and "Tickets per topic" in page
     assert "https://" not in page  # nothing from a CDN
 
 

@@ -37,11 +37,12 @@ class Chart:
 
 
 def bar_chart(title: str, counts: Mapping[str, int], colours: Mapping[str, str] | None = None,
-              width: int = 360, row: int = 22) -> Chart:
+              width: int = 420, row: int = 22) -> Chart:
     """Horizontal bars, one per label, longest first (labels drawn by the template)."""
     items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     peak = max((v for _, v in items), default=0) or 1
-    label_w, bar_w = 150.0, width - 150.0 - 50.0
+    label_w = 190.0  # room for "Delay and Customer Service" at the dashboard's font size
+    bar_w = width - label_w - 50.0
     bars = [
         Bar(label, value, label_w, i * row + 4, bar_w * value / peak, row - 8,
             (colours or {}).get(label, PALETTE[i % len(PALETTE)]))

@@ -50,7 +50,7 @@ def index() -> str:
     topic_counts = {CODE_TOPICS.get(k, "General (no topic)"): v for k, v in stats["tickets"]["by_topic"].items()}
     charts = {
         "volume": volume_chart(store.tweet_times()),
-        "sentiment": bar_chart("Sentiment of all tweets", stats["tweets"]["by_sentiment"], SENTIMENT_COLOURS),
+        "sentiment": bar_chart("Sentiment of tweets sent to the service", stats["tweets"]["by_sentiment"], SENTIMENT_COLOURS),
         "topic": bar_chart("Tickets per topic", topic_counts),
     }
     pages = max(1, -(-total // PER_PAGE))
