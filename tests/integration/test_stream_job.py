@@ -8,7 +8,6 @@ and duplicate nothing; malformed messages go to the DLQ with reasons while the q
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -96,22 +95,9 @@ def _stream_settings(settings: Any, **overrides: Any) -> Any:
 
 def dataset_tweets(n: int) -> list[Any]:
     """The first ``n`` valid, distinct dataset tweets as RawTweets (same mapping as the replay)."""
-    from replyflow.ingest.replay import csv_row_to_tweet
+    from replyflow.ingest.replay import distinct_tweets
 
-    tweets: list[Any] = []
-    seen: set[str] = set()
-    with DATASET.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            try:
-                tweet = csv_row_to_tweet(row)
-            except ValueError:
-                continue
-            if tweet.tweet_id not in seen:
-                seen.add(tweet.tweet_id)
-                tweets.append(tweet)
-            if len(tweets) == n:
-                break
-    return tweets
+    return distinct_tweets(DATASET, n)
 
 
 def write_jsonl(path: Path, tweets: list[Any]) -> Path:

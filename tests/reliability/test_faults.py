@@ -27,7 +27,6 @@ Tweets per test: ``REPLYFLOW_FAULT_TWEETS`` (default 2000).
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -54,23 +53,9 @@ PER_TRIGGER = max(50, N_TWEETS // 8)  # about eight micro-batches per replay
 # --- helpers ---------------------------------------------------------------------------------
 def dataset_tweets(n: int, skip: int = 0) -> list[Any]:
     """``n`` valid, distinct dataset tweets (after the first ``skip``), as RawTweets."""
-    from replyflow.ingest.replay import csv_row_to_tweet
+    from replyflow.ingest.replay import distinct_tweets
 
-    tweets: list[Any] = []
-    seen: set[str] = set()
-    with DATASET.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            try:
-                tweet = csv_row_to_tweet(row)
-            except ValueError:
-                continue
-            if tweet.tweet_id in seen:
-                continue
-            seen.add(tweet.tweet_id)
-            if len(seen) > skip:
-                tweets.append(tweet)
-            if len(tweets) == n:
-                break
+    tweets = distinct_tweets(DATASET, n, skip)
     assert len(tweets) == n, f"the dataset has fewer than {n + skip} valid tweets"
     return tweets
 

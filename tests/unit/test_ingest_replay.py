@@ -140,3 +140,14 @@ def test_token_bucket_paces_without_real_sleep() -> None:
 def test_replay_missing_file(settings, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         replay_file(settings, tmp_path / "nope.csv", producer=FakeProducer(), progress=False)  # type: ignore[arg-type]
+
+
+def test_distinct_tweets_skips_invalid_rows_and_repeated_ids(tmp_path):
+    from replyflow.ingest.replay import distinct_tweets
+
+    ok = '{"tweet_id":"%s","text":"hi","author_id":"1","author_handle":"a","created_at":"2015-02-24T11:35:52Z",' \
+         '"conversation_id":"%s","source":"replay"}'
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join([ok % (1, 1), "not json", ok % (1, 1), ok % (2, 2), ok % (3, 3)]) + "\n")
+    assert [t.tweet_id for t in distinct_tweets(path, 5)] == ["1", "2", "3"]
+    assert [t.tweet_id for t in distinct_tweets(path, 1, skip=1)] == ["2"]

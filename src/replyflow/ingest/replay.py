@@ -154,6 +154,25 @@ def iter_file(path: Path) -> Iterator[Item]:
     return _iter_jsonl(path) if path.suffix.lower() in JSONL_SUFFIXES else _iter_csv(path)
 
 
+def distinct_tweets(path: Path, n: int, skip: int = 0) -> list[RawTweet]:
+    """The first ``n`` valid tweets of a replay file with distinct ids, after the first ``skip``.
+
+    The same mapping and duplicate rule as :func:`replay_file`, for tests and benchmarks that
+    need to know exactly which tweets a replay of that file publishes.
+    """
+    tweets: list[RawTweet] = []
+    seen: set[str] = set()
+    for _, _, tweet, _ in iter_file(path):
+        if tweet is None or tweet.tweet_id in seen:
+            continue
+        seen.add(tweet.tweet_id)
+        if len(seen) > skip:
+            tweets.append(tweet)
+            if len(tweets) == n:
+                break
+    return tweets
+
+
 # --- rate limiting -------------------------------------------------------------------------------
 class TokenBucket:
     """At most ``rate`` items per second on average, bursts of up to ``burst``; 0 = unlimited.
