@@ -220,7 +220,7 @@ def run_demo(
     console = Console()
     progress = Progress()
     dataset = dataset or settings.data_dir / "airline_tweets_sentiment.csv"
-    if not (settings.models_dir / "manifest.json").exists() and not any(settings.models_dir.glob("*/manifest.json")):
+    if not any(settings.models_dir.glob("*/manifest.json")):
         console.print("[bold]No trained models found: training them first (a few minutes)…")
         from replyflow.nlp.train import train_all
 
