@@ -1,9 +1,10 @@
 """Inference throughput of the serving models (onnxruntime) and the full Enricher.
 
-Measures tweets/s for the sentiment and topic ONNX LSTMs at batch sizes 1 and 256 (text
-already in model-input form, so this is model time only), and the whole
-``Enricher.enrich`` (cleaning with spaCy + both models + NER) at batch size 256, on real
-tweets of the test split.  Writes reports/bench/models.json and reports/bench/models.md.
+Measures tweets/s at batch sizes 1 and 256 (text already in model-input form, so this is
+model time only) for: sentiment + topic together (the pretrained encoder once, then both
+LSTM heads: what serving runs), the encoder alone and each head alone; then the whole
+``Enricher.enrich`` (cleaning with spaCy + encoder + both heads + NER) at batch size 256,
+on real tweets of the test split.  Writes reports/bench/models.json and reports/bench/models.md.
 
     .venv/bin/python bench/bench_models.py [--n 2000]
 """
@@ -24,7 +25,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from replyflow.nlp.data import load_split  # noqa: E402
 from replyflow.nlp.pipeline import Enricher  # noqa: E402
-from replyflow.nlp.text import clean_texts  # noqa: E402
+from replyflow.nlp.text import clean_texts, encoder_texts  # noqa: E402
 from replyflow.settings import Settings  # noqa: E402
 
 
@@ -59,15 +60,32 @@ def main() -> None:
     texts = df[df["split"] == "test"]["text"].fillna("").tolist()
     texts = (texts * (args.n // max(len(texts), 1) + 1))[: args.n]
     enricher = Enricher.load(settings.models_dir, batch_size=256)
-    cleaned = clean_texts(texts)
+    inputs = encoder_texts(texts)
+    enc, sent, topic = enricher.encoder, enricher.sentiment, enricher.topic
+    hidden_all, _ = enc.encode(inputs)
+
+    def both(batch: list[str]) -> None:
+        hidden, _ = enc.encode(batch)
+        sent.predict_proba(hidden)
+        topic.predict_proba(hidden)
+
+    cases = [
+        ("sentiment + topic (encoder once + both LSTM heads)", lambda b: both(b), inputs),
+        ("encoder only (all-MiniLM-L6-v2, onnxruntime)", lambda b: enc.encode(b), inputs),
+        ("sentiment LSTM head only", lambda h: sent.predict_proba(h), hidden_all),
+        ("topic LSTM head only", lambda h: topic.predict_proba(h), hidden_all),
+    ]
     rows = []
-    for model in (enricher.sentiment, enricher.topic):
-        inputs = model.inputs(texts, cleaned)
+    for case, fn, data in cases:
         for bs, n in ((1, args.n_single), (256, args.n)):
-            sub = inputs[:n]
-            rate = timed(lambda: model.predict_proba(sub, batch_size=bs), len(sub))
-            rows.append({"case": f"{model.name} LSTM (onnxruntime)", "batch_size": bs, "tweets": len(sub),
-                         "tweets_per_s": round(rate, 1)})
+            sub = data[:n]
+
+            def run(fn=fn, sub=sub, bs=bs) -> None:
+                for i in range(0, len(sub), bs):
+                    fn(sub[i : i + bs])
+
+            rows.append({"case": case, "batch_size": bs, "tweets": len(sub),
+                         "tweets_per_s": round(timed(run, len(sub)), 1)})
     rate = timed(lambda: clean_texts(texts), len(texts), repeat=1)
     rows.append({"case": "clean_texts only (spaCy lemmatizer)", "batch_size": 256, "tweets": len(texts),
                  "tweets_per_s": round(rate, 1)})
@@ -88,14 +106,15 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "models.json").write_text(json.dumps({**meta, "results": rows}, indent=2) + "\n")
     lines = [
-        "## NLP model inference (sentiment + topic LSTMs, Enricher)",
+        "## NLP model inference (encoder + sentiment and topic LSTM heads, Enricher)",
         "",
         f"- Date: {meta['date']}",
         f"- Machine: {meta['machine']}, Python {meta['python']}",
         f"- Command: `{meta['command'].strip()}`",
         f"- Models: `{meta['model_version']}` (ONNX, onnxruntime CPU); input: real tweets of the test split",
-        "- Model rows time token-id encoding + the ONNX session (input text prepared beforehand); Enricher rows include",
-        "  spaCy cleaning, both models and NER (spaCy + rules). Best of 3 runs for model rows, 1 run otherwise.",
+        "- Batch size = tweets per call. Model rows time word-piece tokenizing + the ONNX sessions (input text prepared",
+        "  beforehand; head-only rows start from the encoder's output); Enricher rows include spaCy cleaning, the",
+        "  encoder, both heads and NER (spaCy + rules). Best of 3 runs for model rows, 1 run otherwise.",
         f"- Load average (1/5/15 min) when it finished: {meta['load']} (the 2 cores are shared with other work; numbers are lower bounds).",
         "",
         "| Case | Batch size | Tweets | Tweets/s |",

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from replyflow.nlp.encoder import ENCODER_SHA256
 from replyflow.settings import SENTIMENT_CLASSES, TOPIC_CLASSES
 
 
@@ -33,7 +34,7 @@ def test_tiny_training_produces_loadable_artefacts(settings, repo_root: Path, tm
         d = s.models_dir / name
         manifest = json.loads((d / "manifest.json").read_text())
         assert manifest["classes"] == list(classes) and manifest["epochs_run"] == 1
-        assert (d / "model.onnx").exists() and (d / "vocab.json").exists()
+        assert (d / "model.onnx").exists() and manifest["encoder"]["sha256"] == ENCODER_SHA256
         # one ONNX file per model, however many ensemble members it averages
         assert len(manifest["members"]) == manifest["config"]["ensemble"] >= 1
 

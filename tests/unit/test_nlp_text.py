@@ -9,6 +9,8 @@ from replyflow.nlp.text import (
     STOP_WORDS,
     clean_text,
     clean_texts,
+    encoder_text,
+    encoder_texts,
     pre_clean,
     sentiment_text,
     tokens,
@@ -72,3 +74,10 @@ def test_batch_equals_single_and_is_deterministic() -> None:
 def test_sentiment_text_keeps_function_words_and_punctuation() -> None:
     assert sentiment_text("@united WHY?!?! can't you help me!!! http://t.co/x") == "why ? can not you help me !"
     assert sentiment_text("") == "" and pre_clean(None) == ""
+
+
+def test_encoder_text_removes_urls_and_mentions_but_keeps_the_sentence() -> None:
+    raw = "@united Why can&#39;t you find my bag?! 😡 #fail great!http://t.co/x  www.x.com"
+    assert encoder_text(raw) == "Why can't you find my bag?! 😡 #fail great!"
+    assert encoder_text("@delta http://t.co/abc") == "" and encoder_text(None) == ""
+    assert encoder_texts(["@a hi", ""]) == ["hi", ""]

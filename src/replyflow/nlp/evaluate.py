@@ -5,7 +5,9 @@ Sentiment is scored on all test tweets against the human labels.  Topic is score
 GOLD set: test negatives whose human ``negativereason`` maps to a class (``lda.GOLD_MAP``);
 macro-F1 is averaged over the classes present in gold (5 of 8: the human reasons do not
 cover Extra Charges, Seating Preferences, Reservation Issue; predicting those counts as an
-error).  Baselines get the same inputs; their hyper-parameter (C) is chosen on validation.
+error).  Baselines get the same split and labels; their hyper-parameter (C) is chosen on
+validation.  Besides majority class, TF-IDF+LR and VADER, ``encoder_mean_lr`` (the same frozen
+encoder, mean-pooled, + logistic regression) shows what the LSTM head adds.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from sklearn.metrics import (
     f1_score,
 )
 
-from replyflow.nlp.data import data_hash, load_clean_split
+from replyflow.nlp.data import data_hash, load_clean_split, load_features
 from replyflow.nlp.lda import GOLD_MAP, gold_label
+from replyflow.nlp.text import sentiment_texts
 from replyflow.settings import SENTIMENT_CLASSES, TOPIC_CLASSES, Settings
 
 log = logging.getLogger(__name__)
@@ -44,18 +47,37 @@ def _scores(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict[str
     }
 
 
+def _lr(x_tr: Any, y_tr: list[str], x_va: Any, y_va: list[str], x_te: Any,
+        labels: list[str]) -> tuple[list[str], float]:
+    """Logistic regression (balanced class weights); C picked by validation macro-F1."""
+    best: tuple[float, float] = (-1.0, 1.0)
+    for c in (0.3, 1.0, 3.0, 10.0):
+        m = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(x_tr, y_tr)
+        f1 = f1_score(y_va, m.predict(x_va), labels=labels, average="macro", zero_division=0)
+        best = max(best, (f1, c))
+    model = LogisticRegression(C=best[1], max_iter=3000, class_weight="balanced").fit(x_tr, y_tr)
+    return list(model.predict(x_te)), best[1]
+
+
 def tfidf_lr(train: tuple[list[str], list[str]], val: tuple[list[str], list[str]], test_x: list[str],
              labels: list[str]) -> tuple[list[str], float]:
     """TF-IDF (1-2 grams) + logistic regression; C picked by validation macro-F1."""
     vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, token_pattern=r"\S+")
-    x_tr, x_va, x_te = vec.fit_transform(train[0]), vec.transform(val[0]), vec.transform(test_x)
-    best: tuple[float, float] = (-1.0, 1.0)
-    for c in (0.3, 1.0, 3.0, 10.0):
-        m = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(x_tr, train[1])
-        f1 = f1_score(val[1], m.predict(x_va), labels=labels, average="macro", zero_division=0)
-        best = max(best, (f1, c))
-    model = LogisticRegression(C=best[1], max_iter=3000, class_weight="balanced").fit(x_tr, train[1])
-    return list(model.predict(x_te)), best[1]
+    return _lr(vec.fit_transform(train[0]), train[1], vec.transform(val[0]), val[1], vec.transform(test_x), labels)
+
+
+def mean_pool(hidden: np.ndarray) -> np.ndarray:
+    """Mean of the encoder's hidden states over real word pieces (padding is zero: all-zero rows)."""
+    h = hidden.astype(np.float32)
+    real = (np.abs(h).sum(-1) > 0).astype(np.float32)
+    return (h * real[..., None]).sum(1) / np.maximum(real.sum(1, keepdims=True), 1)
+
+
+def encoder_lr(train: tuple[np.ndarray, list[str]], val: tuple[np.ndarray, list[str]], test_x: np.ndarray,
+               labels: list[str]) -> tuple[list[str], float]:
+    """The same frozen encoder, mean-pooled (a sentence embedding), + logistic regression: shows
+    what the LSTM head adds on top of the pretrained representation."""
+    return _lr(mean_pool(train[0]), train[1], mean_pool(val[0]), val[1], mean_pool(test_x), labels)
 
 
 def vader(texts: list[str]) -> list[str]:
@@ -143,11 +165,14 @@ def evaluate_all(settings: Settings) -> dict[str, Any]:
     y = te["airline_sentiment"].tolist()
     raw_te = te["text"].fillna("").tolist()
     lstm = [r["sentiment"] for r in enricher.classify(raw_te, te["clean"].tolist())]
-    # the baseline sees the same input form as the LSTM (manifest "input"), and also clean_text
-    s_in = {n: enricher.sentiment.inputs(d["text"].fillna("").tolist(), d["clean"].tolist()) for n, d in
-            (("tr", tr), ("va", va), ("te", te))}
+    # TF-IDF+LR on its best input form (sentiment_text, see nlp/text.py) and on clean_text
+    s_in = {n: sentiment_texts(d["text"].fillna("").tolist()) for n, d in (("tr", tr), ("va", va), ("te", te))}
     lr_pred, lr_c = tfidf_lr((s_in["tr"], tr["airline_sentiment"].tolist()),
                              (s_in["va"], va["airline_sentiment"].tolist()), s_in["te"], sent_labels)
+    feats = load_features(settings, df)
+    f_tr, f_va, f_te = (feats[(df["split"] == s).to_numpy()] for s in ("train", "validation", "test"))
+    enc_pred, enc_c = encoder_lr((f_tr, tr["airline_sentiment"].tolist()), (f_va, va["airline_sentiment"].tolist()),
+                                 f_te, sent_labels)
     lr_clean, lr_clean_c = tfidf_lr((tr["clean"].tolist(), tr["airline_sentiment"].tolist()),
                                     (va["clean"].tolist(), va["airline_sentiment"].tolist()),
                                     te["clean"].tolist(), sent_labels)
@@ -156,8 +181,10 @@ def evaluate_all(settings: Settings) -> dict[str, Any]:
         "n_test": len(te),
         "lstm_onnx": _scores(y, lstm, sent_labels),
         "majority": {**_scores(y, [majority] * len(y), sent_labels), "class": majority},
-        "lstm_input": enricher.sentiment.input_kind,
-        "tfidf_lr": {**_scores(y, lr_pred, sent_labels), "C": lr_c, "input": enricher.sentiment.input_kind},
+        "lstm_input": "encoder_text -> frozen all-MiniLM-L6-v2 -> BiLSTM head",
+        "encoder_mean_lr": {**_scores(y, enc_pred, sent_labels), "C": enc_c,
+                            "input": "mean-pooled frozen encoder output (same encoder as the LSTM)"},
+        "tfidf_lr": {**_scores(y, lr_pred, sent_labels), "C": lr_c, "input": "sentiment_text"},
         "tfidf_lr_clean_text": {**_scores(y, lr_clean, sent_labels), "C": lr_clean_c, "input": "clean_text"},
         "vader": {**_scores(y, vader(te["text"].fillna("").tolist()), sent_labels),
                   "thresholds": f"compound >= {VADER_THRESHOLD} positive, <= -{VADER_THRESHOLD} negative"},
@@ -177,6 +204,10 @@ def evaluate_all(settings: Settings) -> dict[str, Any]:
     t_lr, t_c = tfidf_lr((wtr["clean"].tolist(), wtr["train_label"].tolist()),
                          (wva["clean"].tolist(), wva["train_label"].tolist()), gold["clean"].tolist(),
                          list(TOPIC_CLASSES))
+    row = {t: i for i, t in enumerate(df["tweet_id"])}
+    pick = lambda d: feats[[row[t] for t in d["tweet_id"]]]  # noqa: E731
+    t_enc, t_enc_c = encoder_lr((pick(wtr), wtr["train_label"].tolist()), (pick(wva), wva["train_label"].tolist()),
+                                pick(gold), list(TOPIC_CLASSES))
     t_major = wtr["train_label"].mode()[0]
     topic = {
         "n_gold_test": len(gold),
@@ -186,6 +217,8 @@ def evaluate_all(settings: Settings) -> dict[str, Any]:
         "lstm_onnx": _scores(yg, t_lstm, gold_classes),
         "majority": {**_scores(yg, [t_major] * len(yg), gold_classes), "class": t_major},
         "tfidf_lr": {**_scores(yg, t_lr, gold_classes), "C": t_c, "trained_on": "same weak labels as the LSTM"},
+        "encoder_mean_lr": {**_scores(yg, t_enc, gold_classes), "C": t_enc_c,
+                            "trained_on": "same weak labels as the LSTM"},
         "lstm_predicted_distribution_test_negatives": pd.Series(
             [r["topic"] for r in enricher.classify(test_neg["text"].fillna("").tolist(),
                                                    test_neg["clean"].tolist())]).value_counts().to_dict(),

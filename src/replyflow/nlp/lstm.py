@@ -1,6 +1,11 @@
-"""Keras Embedding + BiLSTM text classifier: build, fit (early stopping on validation
-macro-F1), export to ONNX, write the manifest.  Training only: serving never imports this
-module (it would pull in TensorFlow); it loads the ONNX file with ``replyflow.nlp.models``.
+"""Keras BiLSTM classifier heads over the frozen pretrained encoder: build, fit (early stopping
+on validation macro-F1), export to ONNX, write the manifest.  Training only: serving never
+imports this module (it would pull in TensorFlow); it loads the ONNX file with
+``replyflow.nlp.models``.
+
+The input is the encoder's last hidden state per word piece (``nlp/encoder.py``), computed
+for the data set with the same onnxruntime graph serving runs, so the heads train on
+exactly what they see in production.
 """
 
 from __future__ import annotations
@@ -9,7 +14,6 @@ import json
 import logging
 import os
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
-from replyflow.nlp.models import MANIFEST, ONNX_FILE, OOV, PAD, VOCAB, encode, file_hash8
+from replyflow.nlp.encoder import HIDDEN, MAX_LEN
+from replyflow.nlp.models import MANIFEST, ONNX_FILE, file_hash8
 from replyflow.nlp.text import PREPROCESSING_VERSION
 
 log = logging.getLogger(__name__)
@@ -25,30 +30,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LstmConfig:
-    """Hyper-parameters; small on purpose (artefacts are committed to git)."""
+    """Hyper-parameters of one BiLSTM head over the frozen encoder's output (small: committed to git)."""
 
-    max_vocab: int = 10_000
-    min_count: int = 2
-    max_len: int = 30
-    embed_dim: int = 64
     lstm_units: int = 64
+    spatial_dropout: float = 0.1
     dropout: float = 0.3
-    batch_size: int = 64
-    learning_rate: float = 2e-3
+    batch_size: int = 32
+    learning_rate: float = 1e-3
     patience: int = 3
-    class_weight_power: float = 1.0  # 1 = "balanced", 0.5 = sqrt-balanced, 0 = none
-    embed_skip: bool = False  # also max-pool the embeddings themselves and concatenate (bag-of-words path)
+    class_weight_power: float = 0.25  # 1 = "balanced", 0.5 = sqrt-balanced, 0 = none
     ensemble: int = 1  # members trained with seeds seed, seed+1, ...; softmax outputs averaged in ONE model
-
-
-def build_vocab(texts: list[str], max_vocab: int, min_count: int) -> dict[str, int]:
-    """Most frequent training tokens (ties broken alphabetically, so the vocab is deterministic)."""
-    counts = Counter(t for text in texts for t in text.split())
-    ranked = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
-    vocab = {"<pad>": PAD, "<oov>": OOV}
-    for w in ranked[: max_vocab - 2]:
-        vocab[w] = len(vocab)
-    return vocab
 
 
 def class_weights(y: np.ndarray, n_classes: int, power: float) -> dict[int, float]:
@@ -65,19 +56,16 @@ def _keras() -> Any:
     return keras
 
 
-def build_model(n_vocab: int, n_classes: int, cfg: LstmConfig, name: str = "lstm") -> Any:
-    """Embedding -> BiLSTM (all steps) -> global max pool [+ max-pooled embeddings] -> dense softmax.
+def build_model(n_classes: int, cfg: LstmConfig, name: str = "lstm") -> Any:
+    """Encoder hidden states -> SpatialDropout -> BiLSTM (all steps) -> global max pool -> dense softmax.
 
-    Max pooling over the LSTM outputs makes the front padding harmless without a
-    mask (masks complicate the ONNX export)."""
+    The encoder zeroes padded positions and the max pool over the LSTM outputs keeps the
+    head free of masks (masks complicate the ONNX export)."""
     keras = _keras()
-    inp = keras.Input(shape=(cfg.max_len,), dtype="int32", name="tokens")
-    x = keras.layers.Embedding(n_vocab, cfg.embed_dim, name="embedding")(inp)
-    emb = x = keras.layers.SpatialDropout1D(0.2)(x)
+    inp = keras.Input(shape=(MAX_LEN, HIDDEN), dtype="float32", name="hidden")
+    x = keras.layers.SpatialDropout1D(cfg.spatial_dropout)(inp)
     x = keras.layers.Bidirectional(keras.layers.LSTM(cfg.lstm_units, return_sequences=True))(x)
     x = keras.layers.GlobalMaxPooling1D()(x)
-    if cfg.embed_skip:
-        x = keras.layers.Concatenate()([x, keras.layers.GlobalMaxPooling1D()(emb)])
     x = keras.layers.Dropout(cfg.dropout)(x)
     out = keras.layers.Dense(n_classes, activation="softmax", name="probs")(x)
     model = keras.Model(inp, out, name=name)
@@ -105,12 +93,12 @@ def _macro_f1_callback(x_val: np.ndarray, y_val: np.ndarray) -> Any:
     return ValMacroF1()
 
 
-def average_models(members: list[Any], max_len: int) -> Any:
+def average_models(members: list[Any]) -> Any:
     """ONE Keras model whose output is the mean of the members' softmax outputs (exported as one ONNX file)."""
     keras = _keras()
     if len(members) == 1:
         return members[0]
-    inp = keras.Input(shape=(max_len,), dtype="int32", name="tokens")
+    inp = keras.Input(shape=(MAX_LEN, HIDDEN), dtype="float32", name="hidden")
     out = keras.layers.Average(name="probs")([m(inp) for m in members])
     return keras.Model(inp, out, name="ensemble")
 
@@ -118,16 +106,17 @@ def average_models(members: list[Any], max_len: int) -> Any:
 def train_classifier(
     name: str,
     classes: list[str],
-    train: tuple[list[str], list[str]],
-    val: tuple[list[str], list[str]],
+    train: tuple[np.ndarray, list[str]],
+    val: tuple[np.ndarray, list[str]],
     out_dir: Path,
     seed: int,
     epochs: int,
     provenance: dict[str, Any],
     cfg: LstmConfig | None = None,
-    input_kind: str = "clean_text",
 ) -> dict[str, Any]:
-    """Train one classifier on (texts, labels) (texts in the form named by ``input_kind``), export ONNX + vocab + manifest to ``out_dir``."""
+    """Train one head on (encoder hidden states, labels); export ONNX + manifest to ``out_dir``.
+
+    ``provenance`` goes into the manifest as is (data and split hashes, label source, encoder)."""
     cfg = cfg or LstmConfig()
     keras = _keras()
     import tensorflow as tf
@@ -136,15 +125,14 @@ def train_classifier(
     tf.config.threading.set_inter_op_parallelism_threads(2)
     tf.config.threading.set_intra_op_parallelism_threads(2)
     index = {c: i for i, c in enumerate(classes)}
-    vocab = build_vocab(train[0], cfg.max_vocab, cfg.min_count)
-    x_tr, y_tr = encode(train[0], vocab, cfg.max_len), np.array([index[c] for c in train[1]])
-    x_va, y_va = encode(val[0], vocab, cfg.max_len), np.array([index[c] for c in val[1]])
+    x_tr, y_tr = train[0].astype(np.float32), np.array([index[c] for c in train[1]])
+    x_va, y_va = val[0].astype(np.float32), np.array([index[c] for c in val[1]])
     weights = class_weights(y_tr, len(classes), cfg.class_weight_power)
     members, member_info = [], []
     t0 = time.time()
     for i in range(max(1, cfg.ensemble)):
         keras.utils.set_random_seed(seed + i)
-        member = build_model(len(vocab), len(classes), cfg, name=f"member{i}")
+        member = build_model(len(classes), cfg, name=f"member{i}")
         stop = keras.callbacks.EarlyStopping(
             monitor="val_macro_f1", mode="max", patience=cfg.patience, restore_best_weights=True
         )
@@ -164,20 +152,18 @@ def train_classifier(
             },
         })
     train_seconds = time.time() - t0
-    model = average_models(members, cfg.max_len)
+    model = average_models(members)
     pred = model.predict(x_va, batch_size=512, verbose=0).argmax(1)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / ONNX_FILE
     model.export(str(onnx_path), format="onnx", verbose=False)
-    (out_dir / VOCAB).write_text(json.dumps(vocab, ensure_ascii=False, separators=(",", ":")) + "\n")
     manifest = {
         "name": name,
         "classes": classes,
-        "max_len": cfg.max_len,
-        "padding": "pre",
-        "vocab_size": len(vocab),
+        "max_len": MAX_LEN,
+        "padding": "post (zeroed by the encoder)",
         "preprocessing_version": PREPROCESSING_VERSION,
-        "input": input_kind,
+        "input": "encoder_text",
         "config": asdict(cfg),
         "class_weights": {classes[i]: round(w, 4) for i, w in weights.items()},
         "seed": seed,

@@ -1,9 +1,10 @@
-"""ONNX text classifiers for serving: onnxruntime + numpy only, never TensorFlow.
+"""ONNX LSTM heads for serving: onnxruntime + numpy only, never TensorFlow.
 
-A model directory ``models/<name>/`` holds ``model.onnx``, ``vocab.json`` (token -> id;
-0 = padding, 1 = out-of-vocabulary) and ``manifest.json`` (label order, max length,
-padding side, preprocessing version, data hash, metrics).  The encoding below is the
-one used in training (``replyflow.nlp.train`` imports it), so train == serve.
+A model directory ``models/<name>/`` holds ``model.onnx`` (input ``hidden``: the frozen
+encoder's output, float32 [batch, tokens, 384]; output: class probabilities) and
+``manifest.json`` (label order, input text form, preprocessing version, the hash of the
+encoder it was trained on, data hash, metrics).  Both heads read the same encoder output,
+computed once per batch by :class:`replyflow.nlp.encoder.TextEncoder`.
 """
 
 from __future__ import annotations
@@ -17,25 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from replyflow.nlp.text import PREPROCESSING_VERSION, sentiment_texts
+from replyflow.nlp.text import PREPROCESSING_VERSION
 
 log = logging.getLogger(__name__)
 
-PAD, OOV = 0, 1
 MANIFEST = "manifest.json"
-VOCAB = "vocab.json"
 ONNX_FILE = "model.onnx"
-
-
-def encode(clean_texts: list[str], vocab: dict[str, int], max_len: int) -> np.ndarray:
-    """Token ids, truncated to the first ``max_len`` tokens and padded at the FRONT
-    (the LSTM then reads the real tokens last)."""
-    out = np.zeros((len(clean_texts), max_len), dtype=np.int32)
-    for i, text in enumerate(clean_texts):
-        ids = [vocab.get(t, OOV) for t in text.split()][:max_len]
-        if ids:
-            out[i, max_len - len(ids):] = ids
-    return out
 
 
 def file_hash8(path: Path) -> str:
@@ -44,17 +32,14 @@ def file_hash8(path: Path) -> str:
 
 @dataclass
 class OnnxClassifier:
-    """One exported LSTM classifier with its vocabulary and label order."""
+    """One exported LSTM head with its label order."""
 
     name: str
     classes: list[str]
-    vocab: dict[str, int]
-    max_len: int
     session: Any
     input_name: str
     hash8: str
     manifest: dict[str, Any]
-    input_kind: str = "clean_text"
 
     @classmethod
     def load(cls, model_dir: Path, threads: int | None = None) -> "OnnxClassifier":
@@ -66,7 +51,6 @@ class OnnxClassifier:
                 f"{model_dir} was trained with preprocessing v{manifest.get('preprocessing_version')}, "
                 f"this code has v{PREPROCESSING_VERSION}: retrain with `replyflow train`"
             )
-        vocab = json.loads((model_dir / VOCAB).read_text())
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
@@ -74,24 +58,22 @@ class OnnxClassifier:
         onnx_path = model_dir / ONNX_FILE
         session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         return cls(
-            name=manifest["name"], classes=list(manifest["classes"]), vocab=vocab,
-            max_len=int(manifest["max_len"]), session=session,
+            name=manifest["name"], classes=list(manifest["classes"]), session=session,
             input_name=session.get_inputs()[0].name, hash8=file_hash8(onnx_path), manifest=manifest,
-            input_kind=manifest.get("input", "clean_text"),
         )
 
-    def inputs(self, raw_texts: list[str], cleaned: list[str]) -> list[str]:
-        """The text variant this model was trained on (manifest ``input``)."""
-        return cleaned if self.input_kind == "clean_text" else sentiment_texts(raw_texts)
+    @property
+    def encoder_sha256(self) -> str | None:
+        """sha256 of the encoder weights this head was trained on (manifest ``encoder``)."""
+        return (self.manifest.get("encoder") or {}).get("sha256")
 
-    def predict_proba(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
-        """Class probabilities, shape (n, len(classes)), in manifest label order, of texts
-        already in this model's input form (see :meth:`inputs`)."""
-        x = encode(texts, self.vocab, self.max_len)
-        if len(x) == 0:
+    def predict_proba(self, hidden: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities, shape (n, len(classes)), in manifest label order, from the
+        encoder's hidden states (float32 [n, tokens, 384])."""
+        if len(hidden) == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         parts = [
-            self.session.run(None, {self.input_name: x[i : i + batch_size]})[0]
-            for i in range(0, len(x), batch_size)
+            self.session.run(None, {self.input_name: hidden[i : i + batch_size].astype(np.float32)})[0]
+            for i in range(0, len(hidden), batch_size)
         ]
         return np.concatenate(parts).astype(np.float32)

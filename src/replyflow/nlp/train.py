@@ -2,7 +2,7 @@
 
 Steps (each can be run alone with ``--only``): ``split`` (data/splits/), ``lda`` (models/lda/:
 LDA model, topic naming, weak topic labels), ``sentiment`` and ``topic`` (models/<name>/:
-ONNX + vocab + manifest).  Deterministic given ``settings.seed`` up to TensorFlow CPU
+ONNX LSTM head + manifest, trained on the frozen encoder's output).  Deterministic given ``settings.seed`` up to TensorFlow CPU
 non-determinism in the last decimals.
 """
 
@@ -12,6 +12,7 @@ import logging
 import sys
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -31,48 +32,48 @@ def _provenance(settings: Settings, labels: str) -> dict[str, Any]:
     }
 
 
-def train_sentiment(settings: Settings, df: pd.DataFrame, epochs: int) -> dict[str, Any]:
-    """3-class sentiment LSTM on the human airline_sentiment labels."""
+def _encoder_provenance(settings: Settings) -> dict[str, Any]:
+    from replyflow.nlp.encoder import get_encoder
+
+    return {"encoder": get_encoder(settings.encoder_dir).describe()}
+
+
+def train_sentiment(settings: Settings, df: pd.DataFrame, feats: np.ndarray, epochs: int) -> dict[str, Any]:
+    """3-class sentiment head on the human airline_sentiment labels (``feats`` row-aligned with ``df``)."""
     from replyflow.nlp.lstm import LstmConfig, train_classifier
 
-    from replyflow.nlp.text import sentiment_texts
-
-    df = df.assign(model_text=sentiment_texts(df["text"].fillna("").tolist()))
-    df = df[df["model_text"] != ""]
-    tr, va = df[df["split"] == "train"], df[df["split"] == "validation"]
+    tr, va = (df["split"] == "train").to_numpy(), (df["split"] == "validation").to_numpy()
     return train_classifier(
         "sentiment", list(SENTIMENT_CLASSES),
-        (tr["model_text"].tolist(), tr["airline_sentiment"].tolist()),
-        (va["model_text"].tolist(), va["airline_sentiment"].tolist()),
+        (feats[tr], df.loc[tr, "airline_sentiment"].tolist()),
+        (feats[va], df.loc[va, "airline_sentiment"].tolist()),
         settings.models_dir / "sentiment", settings.seed, epochs,
-        _provenance(settings, "airline_sentiment (human, CrowdFlower)"),
-        # chosen on validation among 7 configs (docs/MODEL_CARD.md): sqrt-ish weights keep accuracy;
-        # 3-seed ensemble (softmax average in one ONNX graph) chosen on validation too
-        LstmConfig(max_len=36, class_weight_power=0.25, learning_rate=1e-3, batch_size=32, ensemble=3),
-        input_kind="sentiment_text",
+        {**_provenance(settings, "airline_sentiment (human, CrowdFlower)"), **_encoder_provenance(settings)},
+        # config (one candidate, validation only) and 3-seed ensemble: docs/MODEL_CARD.md
+        LstmConfig(lstm_units=64, dropout=0.3, learning_rate=1e-3, class_weight_power=0.25, ensemble=3),
     )
 
 
-def train_topic(settings: Settings, df: pd.DataFrame, epochs: int) -> dict[str, Any]:
-    """8-class topic LSTM on the weak labels of models/lda/labels.csv (negative tweets)."""
+def train_topic(settings: Settings, df: pd.DataFrame, feats: np.ndarray, epochs: int) -> dict[str, Any]:
+    """8-class topic head on the weak labels of models/lda/labels.csv (negative tweets)."""
     from replyflow.nlp.lstm import LstmConfig, train_classifier
 
     labels = pd.read_csv(settings.models_dir / "lda" / "labels.csv", dtype={"tweet_id": str})
-    labels = labels[labels["train_label"].notna()][["tweet_id", "train_label"]]
-    d = df.merge(labels, on="tweet_id")
-    d = d[d["clean"] != ""]
-    tr, va = d[d["split"] == "train"], d[d["split"] == "validation"]
+    labels = labels[labels["train_label"].notna()].set_index("tweet_id")["train_label"]
+    label = df["tweet_id"].map(labels)
+    # tweets with no words left after cleaning get the blank rule at serving, not the model
+    usable = (label.notna() & (df["clean"] != "")).to_numpy()
+    tr = usable & (df["split"] == "train").to_numpy()
+    va = usable & (df["split"] == "validation").to_numpy()
     return train_classifier(
         "topic", list(TOPIC_CLASSES),
-        (tr["clean"].tolist(), tr["train_label"].tolist()),
-        (va["clean"].tolist(), va["train_label"].tolist()),
+        (feats[tr], label[tr].tolist()),
+        (feats[va], label[va].tolist()),
         settings.models_dir / "topic", settings.seed, epochs,
-        _provenance(settings, "weak: human negativereason mapping + keyword rules + named LDA topics "
-                    "(see models/lda/topics.json, docs/MODEL_CARD.md)"),
-        # base config chosen on validation (weak labels) among 7 configs; embedding skip path + 3-seed
-        # ensemble chosen on VALIDATION gold macro-F1 (docs/MODEL_CARD.md)
-        LstmConfig(max_len=20, class_weight_power=0.5, learning_rate=2e-3, batch_size=32, lstm_units=32,
-                   embed_dim=100, dropout=0.5, embed_skip=True, ensemble=3),
+        {**_provenance(settings, "weak: human negativereason mapping + keyword rules + named LDA topics "
+                       "(see models/lda/topics.json, docs/MODEL_CARD.md)"), **_encoder_provenance(settings)},
+        # config (one candidate, validation gold) and 3-seed ensemble: docs/MODEL_CARD.md
+        LstmConfig(lstm_units=32, dropout=0.5, learning_rate=1e-3, class_weight_power=0.5, ensemble=3),
     )
 
 
@@ -84,6 +85,7 @@ def train_all(settings: Settings, only: list[str] | None = None, epochs: int = 1
         raise ValueError(f"unknown training steps {sorted(unknown)}; choose from {STEPS}")
     results: dict[str, Any] = {}
     df: pd.DataFrame | None = None
+    feats: np.ndarray | None = None
     for step in tqdm(steps, desc="replyflow train", unit="step", file=sys.stderr):
         log.info("training step: %s", step)
         if step == "split":
@@ -95,8 +97,11 @@ def train_all(settings: Settings, only: list[str] | None = None, epochs: int = 1
             from replyflow.nlp.lda import build_labels
 
             results["lda"] = build_labels(df, settings.seed, settings.models_dir / "lda")
-        elif step == "sentiment":
-            results["sentiment"] = train_sentiment(settings, df, epochs)
-        elif step == "topic":
-            results["topic"] = train_topic(settings, df, epochs)
+        else:
+            if feats is None:
+                from replyflow.nlp.data import load_features
+
+                feats = load_features(settings, df)
+            trainer = train_sentiment if step == "sentiment" else train_topic
+            results[step] = trainer(settings, df, feats, epochs)
     return results
