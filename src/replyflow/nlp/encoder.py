@@ -22,7 +22,6 @@ padding positions are zeroed so the heads never see them.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -70,14 +69,6 @@ def resolve_encoder_dir(configured: Path | None = None) -> Path:
             "REPLYFLOW_ENCODER_DIR to a folder holding the all-MiniLM-L6-v2 files"
         )
     return path
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def build_onnx(weights: dict[str, np.ndarray]) -> Any:
@@ -185,19 +176,19 @@ class TextEncoder:
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
+        from replyflow.nlp.data import file_sha256
+        from replyflow.nlp.models import session_options
+
         path = resolve_encoder_dir(encoder_dir)
-        digest = sha256_file(path / WEIGHTS_FILE)
+        digest = file_sha256(path / WEIGHTS_FILE)
         if digest != ENCODER_SHA256:
             raise RuntimeError(
                 f"{path / WEIGHTS_FILE} has sha256 {digest}, expected {ENCODER_SHA256} ({ENCODER_NAME}); "
                 "the LSTM heads were trained on exactly those weights"
             )
         model = build_onnx(load_file(str(path / WEIGHTS_FILE)))
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
-        session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(model.SerializeToString(), session_options(threads),
+                                       providers=["CPUExecutionProvider"])
         tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
         tokenizer.enable_truncation(MAX_LEN)
         tokenizer.enable_padding(length=MAX_LEN, pad_id=0, pad_token="[PAD]")

@@ -26,6 +26,23 @@ MANIFEST = "manifest.json"
 ONNX_FILE = "model.onnx"
 
 
+def session_options(threads: int | None = None) -> Any:
+    """onnxruntime options shared by the encoder and the heads.
+
+    Spinning is off: by default each session's idle threads keep spinning after a run and
+    steal the cores from the next session (encoder, then two heads, in turn; and Spark runs
+    one Python worker per core). Measured on 2 cores: sentiment + topic went from 83 to 141
+    tweets/s at batch 1 and from 212 to 244 at batch 256."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    return opts
+
+
 def file_hash8(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
 
@@ -51,12 +68,8 @@ class OnnxClassifier:
                 f"{model_dir} was trained with preprocessing v{manifest.get('preprocessing_version')}, "
                 f"this code has v{PREPROCESSING_VERSION}: retrain with `replyflow train`"
             )
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
         onnx_path = model_dir / ONNX_FILE
-        session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(onnx_path), session_options(threads), providers=["CPUExecutionProvider"])
         return cls(
             name=manifest["name"], classes=list(manifest["classes"]), session=session,
             input_name=session.get_inputs()[0].name, hash8=file_hash8(onnx_path), manifest=manifest,

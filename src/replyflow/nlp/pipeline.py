@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 #: uniform probability as its score so every confidence threshold treats it as "unsure"
 BLANK_SENTIMENT = "neutral"
 BLANK_TOPIC = "Customer Experience"
-#: texts per encoder call: onnxruntime ran the encoder ~30% faster at 32 than at 256 on 2 cores
+#: texts per encoder run (grouped by length): on 2 cores 348 tweets/s at 32, 310 at 16, 333 at 64, 252 at 256
 ENCODER_BATCH = 32
 
 

@@ -1,9 +1,9 @@
 """``replyflow train``: reproduce every model artefact from data/.
 
 Steps (each can be run alone with ``--only``): ``split`` (data/splits/), ``lda`` (models/lda/:
-LDA model, topic naming, weak topic labels), ``sentiment`` and ``topic`` (models/<name>/:
-ONNX LSTM head + manifest, trained on the frozen encoder's output).  Deterministic given ``settings.seed`` up to TensorFlow CPU
-non-determinism in the last decimals.
+LDA model, topic naming, weak topic labels), ``sentiment`` and ``topic`` (models/<name>/: ONNX
+LSTM head + manifest, trained on the frozen encoder's output, which is computed once for both).
+Deterministic given ``settings.seed`` up to TensorFlow CPU non-determinism in the last decimals.
 """
 
 from __future__ import annotations
