@@ -18,7 +18,6 @@ import logging
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,17 +36,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_model  # noqa: E402
 from tests.fixtures.reply import enriched_tweet  # noqa: E402
+from replyflow.services import free_port, wait_for_health  # noqa: E402
 
 log = logging.getLogger("bench_api")
 TOKEN = "bench-token-0123456789"
 _ids = itertools.count(10**12)
 _local = threading.local()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def tweet(i: int) -> dict[str, Any]:
@@ -112,16 +106,7 @@ def main() -> None:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}/api/v1"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if requests.get(f"{base}/health", timeout=1).ok:
-                        break
-                except requests.RequestException:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("reply service did not start")
-                time.sleep(0.1)
+            wait_for_health(f"{base}/health", 60, server)
             url = f"{base}/replies"
             run_phase(url, [tweet(i) for i in range(50)], args.clients)  # warm-up (connections, caches)
             single_bodies = [tweet(i) for i in range(args.single)]

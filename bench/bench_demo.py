@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from machine import describe, load_average  # noqa: E402
+from replyflow.services import free_port  # noqa: E402
 
 
 def _children(pid: int) -> list[int]:
@@ -79,12 +79,6 @@ class MemorySampler(threading.Thread):
                 except (OSError, ValueError):
                     continue
                 self.peak_mib[name] = max(self.peak_mib[name], _rss_mib(_children(pid)))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> int:

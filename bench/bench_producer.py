@@ -13,10 +13,8 @@ pass for a result.  Producer and broker share the machine's cores.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -34,6 +32,7 @@ from replyflow.ingest.schema import RawTweet  # noqa: E402
 from replyflow.kafka import broker  # noqa: E402
 from replyflow.kafka.topics import end_offsets, ensure_topics  # noqa: E402
 from replyflow.settings import Settings  # noqa: E402
+from replyflow.services import free_port  # noqa: E402
 
 CASES = [
     ("idempotent, acks=all, linger.ms=5 (default)", {}),
@@ -41,12 +40,6 @@ CASES = [
     ("idempotent, acks=all, linger.ms=50, batch 256 KiB", {"linger.ms": 50, "batch.size": 262_144}),
     ("idempotent, acks=all, linger.ms=5, no compression", {"compression.type": "none"}),
 ]
-
-
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def dataset_tweets(n: int) -> list[RawTweet]:
@@ -102,8 +95,8 @@ def main() -> int:
             state_dir=Path(tmp) / "var",
             jars_dir=ROOT / ".cache" / "jars",
             jvm_dir=ROOT / "jvm",
-            kafka_local_port=_free_port(),
-            kafka_controller_port=_free_port(),
+            kafka_local_port=free_port(),
+            kafka_controller_port=free_port(),
         )
         broker.start(settings, die_with_parent=True)
         try:

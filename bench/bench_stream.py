@@ -26,11 +26,9 @@ import json
 import logging
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import datetime, timezone
@@ -47,6 +45,7 @@ log = logging.getLogger("bench_stream")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_model  # noqa: E402
+from replyflow.services import free_port, wait_for_health  # noqa: E402
 
 
 # --- environment -------------------------------------------------------------------------------
@@ -58,12 +57,6 @@ def git_commit() -> str:
         return head + (" (+ uncommitted changes)" if dirty else "")
     except OSError:
         return "unknown"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def dataset_tweets(limit: int = 20000) -> list[Any]:
@@ -106,17 +99,11 @@ class ReplyServer:
             [str(ROOT / ".venv" / "bin" / "replyflow"), "serve", "--no-sender"], env=env, cwd=ROOT,
             stdout=subprocess.DEVNULL, stderr=open(state_dir / "serve.err", "wb"),
         )  # fmt: skip
-        import requests
-
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/api/v1/health", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("reply service did not start; see " + str(state_dir / "serve.err"))
+        try:
+            wait_for_health(f"{self.url}/api/v1/health", 60, self.proc, interval=0.2)
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"reply service did not start ({exc}); see {state_dir / 'serve.err'}") from None
 
     @property
     def url(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -124,18 +125,39 @@ def _reap(pid: int) -> None:
         pass
 
 
-def wait_for_api(settings: Settings, timeout: float = 60.0) -> None:
-    """Block until the reply service answers its health check."""
-    url = f"{settings.reply_api_url}/api/v1/health"
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` now (services on a random port: tests, benchmarks)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_health(url: str, timeout: float = 60.0, process: subprocess.Popen | None = None,
+                    interval: float = 0.1) -> None:
+    """Block until ``GET url`` answers 2xx.
+
+    RuntimeError after ``timeout`` seconds, or as soon as ``process`` (the server being
+    waited for, when the caller started it) has exited: no point waiting for a dead server."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         try:
             if requests.get(url, timeout=2).ok:
                 return
         except requests.RequestException:
             pass
-        time.sleep(0.3)
-    raise RuntimeError(f"reply service did not answer {url} within {timeout:.0f} s; see {settings.logs_dir}/serve.out")
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server for {url} exited with code {process.returncode} before answering")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def wait_for_api(settings: Settings, timeout: float = 60.0) -> None:
+    """Block until the reply service answers its health check."""
+    try:
+        wait_for_health(f"{settings.reply_api_url}/api/v1/health", timeout, interval=0.3)
+    except RuntimeError as exc:
+        raise RuntimeError(f"reply service: {exc}; see {settings.logs_dir}/serve.out") from None
 
 
 def token_env(settings: Settings) -> dict[str, str]:

@@ -6,17 +6,11 @@ Spark job as background processes, a dataset replay, the live progress loop and 
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
+from replyflow.services import free_port
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_demo_runs_end_to_end_and_stops_everything(settings, capsys):
@@ -26,9 +20,9 @@ def test_demo_runs_end_to_end_and_stops_everything(settings, capsys):
 
     demo_settings = settings.model_copy(
         update={
-            "api_port": _free_port(),
-            "kafka_local_port": _free_port(),
-            "kafka_controller_port": _free_port(),
+            "api_port": free_port(),
+            "kafka_local_port": free_port(),
+            "kafka_controller_port": free_port(),
             "api_token": None,  # the demo must generate and share one itself
             "spark_master": "local[2]",
         }

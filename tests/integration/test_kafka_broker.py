@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
 
 import pytest
 
 from replyflow.kafka import broker
 from replyflow.kafka.topics import describe_topics, end_offsets, ensure_topics
+from replyflow.services import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_session_broker_answers(kafka_broker) -> None:
@@ -26,7 +19,7 @@ def test_session_broker_answers(kafka_broker) -> None:
 
 def test_start_is_idempotent_and_stop_is_clean(settings, repo_root) -> None:
     """A second broker of its own (own ports and state): start twice, stop, restart keeps data."""
-    s = settings.model_copy(update={"kafka_local_port": _free_port(), "kafka_controller_port": _free_port()})
+    s = settings.model_copy(update={"kafka_local_port": free_port(), "kafka_controller_port": free_port()})
     assert broker.status(s) is False
     broker.start(s, die_with_parent=True)
     try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
 from pathlib import Path
 
 import pytest
@@ -11,18 +9,13 @@ from typer.testing import CliRunner
 
 from replyflow.cli import app
 from replyflow.kafka import broker
+from replyflow.services import free_port
 
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_cli_start_topics_replay_stop(settings, repo_root: Path, tmp_path: Path, monkeypatch) -> None:
-    port, cport = _free_port(), _free_port()
+    port, cport = free_port(), free_port()
     env = {
         "REPLYFLOW_STATE_DIR": str(tmp_path / "var"),
         "REPLYFLOW_JARS_DIR": str(repo_root / ".cache" / "jars"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from replyflow.services import free_port, wait_for_health
 from tests.fixtures.reply import enriched_tweet
 
 pytestmark = pytest.mark.integration
@@ -43,15 +43,9 @@ def test_reply_server_fixture_serves_api(reply_server) -> None:
     assert "text/html" in requests.get(f"{base_url}/", timeout=5).headers["Content-Type"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_cli_serve_with_sender(tmp_path: Path) -> None:
     """``replyflow serve`` answers, and its in-process sender drains the outbox (dry run)."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPLYFLOW_")}
     env.update(REPLYFLOW_STATE_DIR=str(tmp_path / "var"), REPLYFLOW_API_PORT=str(port),
                REPLYFLOW_API_TOKEN="cli-token-abcdef", REPLYFLOW_SENDER_POLL_SECONDS="0.2")
@@ -60,16 +54,11 @@ def test_cli_serve_with_sender(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}/api/v1"
     headers = {"Authorization": "Bearer cli-token-abcdef"}
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "serve did not come up"
-            time.sleep(0.1)
+        try:
+            wait_for_health(f"{base}/health", 30, proc)
+        except RuntimeError as exc:
+            output = proc.stdout.read() if proc.poll() is not None and proc.stdout else ""
+            raise AssertionError(f"serve did not come up: {exc}\n{output}") from None
         r = requests.post(f"{base}/replies", json=enriched_tweet(tweet_id="77"), headers=headers, timeout=10).json()
         assert r["reply_queued"]
         deadline = time.monotonic() + 15

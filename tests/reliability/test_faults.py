@@ -352,12 +352,12 @@ def test_stream_killed_with_sigkill_and_restarted(kafka_settings: Any, reply_ser
 def private_broker(settings: Any, tmp_path: Path) -> Iterator[Any]:
     """A broker of this test only (own state dir, free ports): stopping it disturbs nobody else."""
     from replyflow.kafka import broker
-    from tests.fixtures.kafka import _free_port
+    from replyflow.services import free_port
 
-    port = _free_port()
-    controller = _free_port()
+    port = free_port()
+    controller = free_port()
     while controller == port:
-        controller = _free_port()
+        controller = free_port()
     own = settings.model_copy(update={
         "kafka_bootstrap_servers": None, "kafka_local_port": port, "kafka_controller_port": controller,
         "state_dir": tmp_path / "private-broker", "kafka_heap": "384m",
@@ -435,9 +435,9 @@ def test_kafka_broker_restart_while_producing(private_broker: Any, settings: Any
 # --- 3. reply service down for a while -------------------------------------------------------
 def test_reply_service_down_for_a_while(kafka_settings: Any, tmp_path: Path, stream_procs: list[StreamProcess]) -> None:
     from replyflow.ingest.replay import replay_file
-    from tests.fixtures.kafka import _free_port
+    from replyflow.services import free_port
 
-    port = _free_port()
+    port = free_port()
     settings = kafka_settings.model_copy(update={"api_port": port, "api_url": f"http://127.0.0.1:{port}"})
     tweets = dataset_tweets(N_TWEETS)
     assert replay_file(settings, write_jsonl(tmp_path / "in.jsonl", tweets), progress=False).published == N_TWEETS
