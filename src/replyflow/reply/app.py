@@ -30,6 +30,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
     from replyflow.web.dashboard import bp as dashboard_bp
 
     app = Flask(__name__)
+    # A ticket ID with an encoded slash (/tickets/%2F0) must be "not found", not a 308 redirect to
+    # a path with the slashes merged: IDs never contain "/", and API clients should not follow redirects.
+    app.url_map.merge_slashes = False
     app.config["JSON_SORT_KEYS"] = False
     app.config["MAX_CONTENT_LENGTH"] = max(1, settings.api_max_batch) * (settings.api_max_text_chars * 4 + 4096)
     store = store or Store.from_settings(settings)
