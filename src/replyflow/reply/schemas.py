@@ -8,12 +8,13 @@ time: ``ticket_id``, partition columns), but every field we use is checked.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from replyflow.ingest.schema import contains_nul
+from replyflow.reply.models import as_utc
 from replyflow.settings import TOPIC_CLASSES
 
 _ID = r"^[0-9]{1,20}$"
@@ -83,9 +84,7 @@ class EnrichedTweet(BaseModel):
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         # Naive timestamps are read as UTC: the whole pipeline speaks UTC.
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return as_utc(value)
 
     def to_record(self) -> dict[str, Any]:
         data = self.model_dump()

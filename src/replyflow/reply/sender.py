@@ -26,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from sqlalchemy import select, update
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from replyflow.ingest.x_api import rate_limit_wait
 from replyflow.reply.models import OutboxEntry, utcnow
 from replyflow.reply.store import Store
 from replyflow.settings import Settings
@@ -90,8 +91,10 @@ class Sender:
         batch_size: int = 50,
     ) -> None:
         self.settings = settings
-        self.store = store or Store.from_settings(settings)
-        self.store.create_all()
+        if store is None:  # a store handed in (the API's) already has its tables
+            store = Store.from_settings(settings)
+            store.create_all()
+        self.store = store
         self.sleep = sleep
         self.clock = clock
         self.batch_size = batch_size
@@ -159,11 +162,7 @@ class Sender:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, tweepy.TooManyRequests):
-            reset = exc.response.headers.get("x-rate-limit-reset") if exc.response is not None else None
-            try:
-                return max(0.0, float(reset) - self.clock()) + 1.0
-            except (TypeError, ValueError):
-                return 60.0
+            return rate_limit_wait(exc.response.headers if exc.response is not None else None, self.clock())
         return float(wait_exponential(multiplier=1, min=1, max=60)(state))
 
     def post(self, text: str, in_reply_to: str) -> SendOutcome:

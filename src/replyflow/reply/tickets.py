@@ -8,7 +8,6 @@ random number, so IDs are unique and dense.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 TOPIC_CODES: dict[str, str] = {
@@ -23,7 +22,6 @@ TOPIC_CODES: dict[str, str] = {
 }
 GENERAL_CODE = "GEN"
 CODE_TOPICS: dict[str, str] = {code: topic for topic, code in TOPIC_CODES.items()}
-TICKET_ID_RE = re.compile(r"^[A-Z]{3}-\d{8}-\d{4,}$")
 
 
 def topic_code(topic: str | None) -> str:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 
+from replyflow.reply.api import MAX_PAGE, service
 from replyflow.reply.models import TICKET_STATUSES
-from replyflow.reply.service import ReplyService
 from replyflow.reply.tickets import CODE_TOPICS, TOPIC_CODES
 from replyflow.settings import SENTIMENT_CLASSES
 from replyflow.web.charts import SENTIMENT_COLOURS, bar_chart, volume_chart
@@ -24,14 +24,10 @@ bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder
 PER_PAGE = 50
 
 
-def _service() -> ReplyService:
-    return current_app.extensions["replyflow"]
-
-
 @bp.get("/")
 def index() -> str:
     """Ticket list with filters and search, plus the three charts."""
-    store = _service().store
+    store = service().store
     filters = {k: (request.args.get(k) or "").strip() for k in ("status", "topic", "sentiment", "q")}
     if filters["status"] not in ("", *TICKET_STATUSES):
         filters["status"] = ""
@@ -39,7 +35,7 @@ def index() -> str:
         filters["sentiment"] = ""
     try:
         # Bounded like the API's page: a huge page number overflowed SQLite's OFFSET (a 500).
-        page = min(max(1, int(request.args.get("page", "1"))), 1_000_000)
+        page = min(max(1, int(request.args.get("page", "1"))), MAX_PAGE)
     except ValueError:
         page = 1
     items, total = store.list_tickets(
@@ -67,7 +63,7 @@ def index() -> str:
 
 @bp.get("/tickets/<ticket_id>")
 def ticket(ticket_id: str) -> Any:
-    data = _service().store.get_ticket(ticket_id)
+    data = service().store.get_ticket(ticket_id)
     if data is None:
         abort(404)
     return render_template("dashboard/ticket.html", t=data)
