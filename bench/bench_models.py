@@ -22,18 +22,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from machine import cpu_model, load_average  # noqa: E402
 from replyflow.nlp.data import load_split  # noqa: E402
 from replyflow.nlp.pipeline import Enricher  # noqa: E402
 from replyflow.nlp.text import clean_texts, encoder_texts  # noqa: E402
 from replyflow.settings import Settings  # noqa: E402
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def timed(fn, n_items: int, repeat: int = 3) -> float:
@@ -99,8 +94,8 @@ def main() -> None:
         "python": platform.python_version(),
         "command": "python bench/bench_models.py " + " ".join(sys.argv[1:]),
         "model_version": enricher.model_version,
-        "onnxruntime_threads": "default (all cores)",
-        "load": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        "onnxruntime_threads": "default (all cores, no spinning)",
+        "load": " ".join(f"{x:.2f}" for x in load_average() or ()),
     }
     out = ROOT / "reports" / "bench"
     out.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,6 @@ Writes reports/bench/stream.json, reports/bench/stream.md and reports/bench/stre
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import os
@@ -60,18 +59,9 @@ def git_commit() -> str:
 
 
 def dataset_tweets(limit: int = 20000) -> list[Any]:
-    from replyflow.ingest.replay import csv_row_to_tweet
+    from replyflow.ingest.replay import distinct_tweets
 
-    tweets = []
-    with (ROOT / "data" / "airline_tweets_sentiment.csv").open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            try:
-                tweets.append(csv_row_to_tweet(row))
-            except ValueError:
-                continue
-            if len(tweets) >= limit:
-                break
-    return tweets
+    return distinct_tweets(ROOT / "data" / "airline_tweets_sentiment.csv", limit)
 
 
 def phase_file(tweets: list[Any], n: int, base_id: int, path: Path) -> list[str]:

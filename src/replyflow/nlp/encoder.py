@@ -23,8 +23,8 @@ padding positions are zeroed so the heads never see them.
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +60,10 @@ def default_encoder_dir() -> Path | None:
 
 
 def resolve_encoder_dir(configured: Path | None = None) -> Path:
-    """``configured`` if given, else the installed package's folder; a clear error when neither exists."""
-    path = configured or default_encoder_dir()
+    """``configured`` if given, else ``REPLYFLOW_ENCODER_DIR`` (how Spark's Python workers, which get no
+    Settings, learn the setting), else the installed package's folder; a clear error when none has the files."""
+    env = os.environ.get("REPLYFLOW_ENCODER_DIR")
+    path = configured or (Path(env).expanduser() if env else None) or default_encoder_dir()
     if path is None or not (path / WEIGHTS_FILE).exists() or not (path / TOKENIZER_FILE).exists():
         raise FileNotFoundError(
             f"pretrained encoder files ({WEIGHTS_FILE}, {TOKENIZER_FILE}) not found in {path}: run "
@@ -170,7 +172,7 @@ class TextEncoder:
         return self.sha256[:8]
 
     @classmethod
-    def load(cls, encoder_dir: Path | None = None, threads: int | None = None) -> "TextEncoder":
+    def load(cls, encoder_dir: Path | None = None) -> "TextEncoder":
         """Verify the weights' hash, build the ONNX graph in memory and open an onnxruntime session."""
         import onnxruntime as ort
         from safetensors.numpy import load_file
@@ -187,7 +189,7 @@ class TextEncoder:
                 "the LSTM heads were trained on exactly those weights"
             )
         model = build_onnx(load_file(str(path / WEIGHTS_FILE)))
-        session = ort.InferenceSession(model.SerializeToString(), session_options(threads),
+        session = ort.InferenceSession(model.SerializeToString(), session_options(),
                                        providers=["CPUExecutionProvider"])
         tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
         tokenizer.enable_truncation(MAX_LEN)
@@ -226,14 +228,14 @@ class TextEncoder:
         return {"name": ENCODER_NAME, "sha256": self.sha256, "max_len": self.max_len, "hidden": HIDDEN}
 
 
-_cache: dict[str, TextEncoder] = {}
+_cache: dict[Path, TextEncoder] = {}
 _lock = threading.Lock()
 
 
 def get_encoder(encoder_dir: Path | None = None) -> TextEncoder:
     """One encoder per process (and per folder): building the graph costs ~1 s and ~90 MB."""
-    key = json.dumps(str(encoder_dir))
+    path = resolve_encoder_dir(encoder_dir).resolve()
     with _lock:
-        if key not in _cache:
-            _cache[key] = TextEncoder.load(encoder_dir)
-        return _cache[key]
+        if path not in _cache:
+            _cache[path] = TextEncoder.load(path)
+        return _cache[path]

@@ -158,13 +158,15 @@ def evaluate_all(settings: Settings) -> dict[str, Any]:
     reports.mkdir(parents=True, exist_ok=True)
     df = load_clean_split(settings)
     tr, va, te = (df[df["split"] == s] for s in ("train", "validation", "test"))
-    enricher = Enricher.load(settings.models_dir)
+    enricher = Enricher.load(settings.models_dir, encoder_dir=settings.encoder_dir)
     sent_labels = list(SENTIMENT_CLASSES)
 
     # --- sentiment -------------------------------------------------------------------
     y = te["airline_sentiment"].tolist()
     raw_te = te["text"].fillna("").tolist()
-    lstm = [r["sentiment"] for r in enricher.classify(raw_te, te["clean"].tolist())]
+    # every test tweet classified once; the topic sets below are subsets of the test split
+    classified = dict(zip(te["tweet_id"], enricher.classify(raw_te, te["clean"].tolist())))
+    lstm = [classified[t]["sentiment"] for t in te["tweet_id"]]
     # TF-IDF+LR on its best input form (sentiment_text, see nlp/text.py) and on clean_text
     s_in = {n: sentiment_texts(d["text"].fillna("").tolist()) for n, d in (("tr", tr), ("va", va), ("te", te))}
     lr_pred, lr_c = tfidf_lr((s_in["tr"], tr["airline_sentiment"].tolist()),
@@ -200,7 +202,7 @@ def evaluate_all(settings: Settings) -> dict[str, Any]:
     gold = test_neg[test_neg["gold"].notna()]
     gold_classes = [c for c in TOPIC_CLASSES if c in set(gold["gold"])]
     yg = gold["gold"].tolist()
-    t_lstm = [r["topic"] for r in enricher.classify(gold["text"].fillna("").tolist(), gold["clean"].tolist())]
+    t_lstm = [classified[t]["topic"] for t in gold["tweet_id"]]
     t_lr, t_c = tfidf_lr((wtr["clean"].tolist(), wtr["train_label"].tolist()),
                          (wva["clean"].tolist(), wva["train_label"].tolist()), gold["clean"].tolist(),
                          list(TOPIC_CLASSES))
@@ -220,8 +222,7 @@ def evaluate_all(settings: Settings) -> dict[str, Any]:
         "encoder_mean_lr": {**_scores(yg, t_enc, gold_classes), "C": t_enc_c,
                             "trained_on": "same weak labels as the LSTM"},
         "lstm_predicted_distribution_test_negatives": pd.Series(
-            [r["topic"] for r in enricher.classify(test_neg["text"].fillna("").tolist(),
-                                                   test_neg["clean"].tolist())]).value_counts().to_dict(),
+            [classified[t]["topic"] for t in test_neg["tweet_id"]]).value_counts().to_dict(),
     }
     _report_files(reports, "topic", yg, t_lstm, gold_classes, list(TOPIC_CLASSES),
                   "Topic LSTM (ONNX) vs human-derived gold, test")

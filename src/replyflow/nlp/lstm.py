@@ -121,7 +121,6 @@ def train_classifier(
     keras = _keras()
     import tensorflow as tf
 
-    keras.utils.set_random_seed(seed)
     tf.config.threading.set_inter_op_parallelism_threads(2)
     tf.config.threading.set_intra_op_parallelism_threads(2)
     index = {c: i for i, c in enumerate(classes)}

@@ -26,7 +26,7 @@ MANIFEST = "manifest.json"
 ONNX_FILE = "model.onnx"
 
 
-def session_options(threads: int | None = None) -> Any:
+def session_options() -> Any:
     """onnxruntime options shared by the encoder and the heads.
 
     Spinning is off: by default each session's idle threads keep spinning after a run and
@@ -36,8 +36,6 @@ def session_options(threads: int | None = None) -> Any:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
     return opts
@@ -59,7 +57,7 @@ class OnnxClassifier:
     manifest: dict[str, Any]
 
     @classmethod
-    def load(cls, model_dir: Path, threads: int | None = None) -> "OnnxClassifier":
+    def load(cls, model_dir: Path) -> "OnnxClassifier":
         import onnxruntime as ort
 
         manifest = json.loads((model_dir / MANIFEST).read_text())
@@ -69,7 +67,7 @@ class OnnxClassifier:
                 f"this code has v{PREPROCESSING_VERSION}: retrain with `replyflow train`"
             )
         onnx_path = model_dir / ONNX_FILE
-        session = ort.InferenceSession(str(onnx_path), session_options(threads), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(onnx_path), session_options(), providers=["CPUExecutionProvider"])
         return cls(
             name=manifest["name"], classes=list(manifest["classes"]), session=session,
             input_name=session.get_inputs()[0].name, hash8=file_hash8(onnx_path), manifest=manifest,
@@ -86,7 +84,7 @@ class OnnxClassifier:
         if len(hidden) == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         parts = [
-            self.session.run(None, {self.input_name: hidden[i : i + batch_size].astype(np.float32)})[0]
+            self.session.run(None, {self.input_name: np.asarray(hidden[i : i + batch_size], dtype=np.float32)})[0]
             for i in range(0, len(hidden), batch_size)
         ]
         return np.concatenate(parts).astype(np.float32)

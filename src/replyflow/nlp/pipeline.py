@@ -10,7 +10,6 @@ encoder over :func:`encoder_text`, then the two small LSTM heads on its output.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -53,16 +52,13 @@ class Enricher:
                               f"+prep-{PREPROCESSING_VERSION}")
 
     @classmethod
-    def load(cls, models_dir: Path, batch_size: int = 256, threads: int | None = None,
-             encoder_dir: Path | None = None) -> "Enricher":
+    def load(cls, models_dir: Path, batch_size: int = 256, encoder_dir: Path | None = None) -> "Enricher":
         """Load ``models_dir/sentiment`` and ``models_dir/topic`` (ONNX + manifest) and the encoder
         (``encoder_dir``, else ``REPLYFLOW_ENCODER_DIR``, else the installed package; one per process)."""
         models_dir = Path(models_dir)
-        if encoder_dir is None and os.environ.get("REPLYFLOW_ENCODER_DIR"):
-            encoder_dir = Path(os.environ["REPLYFLOW_ENCODER_DIR"])
         enricher = cls(
-            OnnxClassifier.load(models_dir / "sentiment", threads),
-            OnnxClassifier.load(models_dir / "topic", threads),
+            OnnxClassifier.load(models_dir / "sentiment"),
+            OnnxClassifier.load(models_dir / "topic"),
             get_encoder(encoder_dir),
             batch_size=batch_size,
         )

@@ -1,7 +1,7 @@
 """Pure text preprocessing shared by training and serving.
 
-Training and serving MUST produce identical tokens, otherwise the LSTMs see a different
-vocabulary in production than in training.  Everything that turns a tweet into model
+Training and serving MUST produce identical text, otherwise the models see different input
+in production than in training.  Everything that turns a tweet into model
 input therefore lives here, and ``PREPROCESSING_VERSION`` is stored in every model
 manifest; bump it whenever the output of :func:`clean_text` changes for any input.
 
@@ -185,7 +185,7 @@ def clean_texts(texts: list[str], batch_size: int = 256) -> list[str]:
 
 
 def sentiment_text(text: str | None) -> str:
-    """Input of the sentiment LSTM: normalised, lowercased words plus ``!``/``?`` (no spaCy)."""
+    """Input of the TF-IDF sentiment baseline: normalised, lowercased words plus ``!``/``?`` (no spaCy)."""
     return pre_clean(text, keep_punct=True)
 
 
@@ -209,7 +209,3 @@ def encoder_text(text: str | None) -> str:
 def encoder_texts(texts: list[str]) -> list[str]:
     """Batch version of :func:`encoder_text`."""
     return [encoder_text(t) for t in texts]
-
-
-#: model inputs by the name stored in a manifest's ``input`` field
-INPUT_KINDS = ("clean_text", "sentiment_text", "encoder_text")

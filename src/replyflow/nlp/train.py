@@ -25,17 +25,15 @@ STEPS = ("split", "lda", "sentiment", "topic")
 
 
 def _provenance(settings: Settings, labels: str) -> dict[str, Any]:
+    """What a manifest records about where a head comes from: data, split, labels, encoder."""
+    from replyflow.nlp.encoder import get_encoder
+
     return {
         "data_sha256": data_hash(settings),
         "split_sha256": file_sha256(settings.data_dir / SPLIT_FILE),
         "labels": labels,
+        "encoder": get_encoder(settings.encoder_dir).describe(),
     }
-
-
-def _encoder_provenance(settings: Settings) -> dict[str, Any]:
-    from replyflow.nlp.encoder import get_encoder
-
-    return {"encoder": get_encoder(settings.encoder_dir).describe()}
 
 
 def train_sentiment(settings: Settings, df: pd.DataFrame, feats: np.ndarray, epochs: int) -> dict[str, Any]:
@@ -48,7 +46,7 @@ def train_sentiment(settings: Settings, df: pd.DataFrame, feats: np.ndarray, epo
         (feats[tr], df.loc[tr, "airline_sentiment"].tolist()),
         (feats[va], df.loc[va, "airline_sentiment"].tolist()),
         settings.models_dir / "sentiment", settings.seed, epochs,
-        {**_provenance(settings, "airline_sentiment (human, CrowdFlower)"), **_encoder_provenance(settings)},
+        _provenance(settings, "airline_sentiment (human, CrowdFlower)"),
         # config (one candidate, validation only) and 3-seed ensemble: docs/MODEL_CARD.md
         LstmConfig(lstm_units=64, dropout=0.3, learning_rate=1e-3, class_weight_power=0.25, ensemble=3),
     )
@@ -70,8 +68,8 @@ def train_topic(settings: Settings, df: pd.DataFrame, feats: np.ndarray, epochs:
         (feats[tr], label[tr].tolist()),
         (feats[va], label[va].tolist()),
         settings.models_dir / "topic", settings.seed, epochs,
-        {**_provenance(settings, "weak: human negativereason mapping + keyword rules + named LDA topics "
-                       "(see models/lda/topics.json, docs/MODEL_CARD.md)"), **_encoder_provenance(settings)},
+        _provenance(settings, "weak: human negativereason mapping + keyword rules + named LDA topics "
+                    "(see models/lda/topics.json, docs/MODEL_CARD.md)"),
         # config (one candidate, validation gold) and 3-seed ensemble: docs/MODEL_CARD.md
         LstmConfig(lstm_units=32, dropout=0.5, learning_rate=1e-3, class_weight_power=0.5, ensemble=3),
     )
