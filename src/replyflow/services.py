@@ -21,6 +21,7 @@ from pathlib import Path
 
 import requests
 
+from replyflow.procs import live_pid, reap
 from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,16 +50,11 @@ def _pidfile(settings: Settings, name: str) -> Path:
 
 
 def pid_of(settings: Settings, name: str) -> int | None:
-    """PID of a running service, or None (a stale pidfile is removed)."""
+    """PID of a running service, or None (a stale pidfile is removed; a reused pid is not ours)."""
     pidfile = _pidfile(settings, name)
-    if not pidfile.exists():
-        return None
-    try:
-        pid = int(pidfile.read_text().strip())
-        os.kill(pid, 0)
-    except (ValueError, ProcessLookupError, PermissionError):
+    pid = live_pid(pidfile, b"replyflow.cli")
+    if pid is None:
         pidfile.unlink(missing_ok=True)
-        return None
     return pid
 
 
@@ -106,7 +102,7 @@ def stop_service(settings: Settings, name: str, timeout: float = 60.0) -> None:
             os.kill(pid, 0)
         except ProcessLookupError:
             break
-        _reap(pid)
+        reap(pid)
         time.sleep(0.2)
     else:
         log.warning("%s did not stop in %.0f s; killing it", name, timeout)
@@ -114,15 +110,8 @@ def stop_service(settings: Settings, name: str, timeout: float = 60.0) -> None:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    _reap(pid)
+    reap(pid)
     _pidfile(settings, name).unlink(missing_ok=True)
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def free_port(host: str = "127.0.0.1") -> int:

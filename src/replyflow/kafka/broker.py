@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from replyflow.procs import live_pid, reap
 from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -235,23 +236,7 @@ def _pidfile(settings: Settings) -> Path:
 
 def _running_pid(settings: Settings) -> int | None:
     """Pid of our broker if its pid file names a live ``kafka.Kafka`` process (guards pid reuse)."""
-    try:
-        pid = int(_pidfile(settings).read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        cmdline = b""
-    if b"kafka.Kafka" not in cmdline:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat") as stat:  # a zombie is not running
-            if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return None
-    except OSError:
-        return None
-    return pid
+    return live_pid(_pidfile(settings), b"kafka.Kafka")
 
 
 def _port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -372,27 +357,21 @@ def stop(settings: Settings, timeout: float = 30.0) -> bool:
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _running_pid(settings) == pid:
-        _reap(pid)
+        reap(pid)
         time.sleep(0.2)
     if _running_pid(settings) == pid:
         log.warning("Kafka broker pid %d ignored SIGTERM for %.0f s; killing it", pid, timeout)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
         for _ in range(50):
-            _reap(pid)
+            reap(pid)
             if _running_pid(settings) != pid:
                 break
             time.sleep(0.1)
-    _reap(pid)
+    reap(pid)
     _pidfile(settings).unlink(missing_ok=True)
     log.info("Kafka broker stopped")
     return True
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status when the broker is our own child (tests), so it is not a zombie."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def status(settings: Settings) -> bool:
