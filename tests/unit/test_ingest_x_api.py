@@ -244,3 +244,14 @@ def test_filtered_stream_unauthorized_is_not_retried(x_settings) -> None:
     with pytest.raises(XApiConfigError, match="HTTP 401"):
         run_filtered_stream(x_settings, producer=FakeProducer(), sleep=slept.append)  # type: ignore[arg-type]
     assert slept == []
+
+
+def test_stream_messages_that_are_not_json_objects_are_dead_lettered_not_raised() -> None:
+    from replyflow.ingest.x_api import IngestStats, _Stream
+
+    producer, stats = FakeProducer(), IngestStats()
+    stream = _Stream("bearer-token", producer, stats)  # type: ignore[arg-type]
+    for raw in (b"[" * 100_000, b"\xff\xfe", b"[1, 2]", b"{not json"):
+        stream.on_data(raw)  # a RecursionError here used to end the ingester
+    assert [reason.split(":")[0] for _, reason, _ in producer.dead] == ["x-stream"] * 4
+    assert "nested too deeply" in producer.dead[0][1] and stats.dead_lettered == 4 and producer.tweets == []

@@ -122,29 +122,32 @@ def describe_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def load_json_object(payload: bytes | str) -> dict[str, Any]:
+    """Decode one message into a JSON object; every way it can fail is a ``ValueError`` with a reason."""
+    if isinstance(payload, bytes):
+        try:
+            payload = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"invalid UTF-8 at byte {exc.start}") from None
+    try:
+        data = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        # e.g. 100,000 nested brackets: Python's decoder gives up with RecursionError, which
+        # callers (replay, the stream's parse step, the X stream) would not catch: a poison message.
+        raise ValueError("not JSON we accept: nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"not a JSON object but {type(data).__name__}")
+    return data
+
+
 def parse_raw(payload: bytes | str | dict[str, Any]) -> RawTweet:
     """Parse and validate one raw message; raises ``ValueError`` with a clear reason.
 
     Used by the producer before publishing and by the stream job after consuming.
     """
-    if isinstance(payload, dict):
-        data = payload
-    else:
-        if isinstance(payload, bytes):
-            try:
-                payload = payload.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ValueError(f"invalid UTF-8 at byte {exc.start}") from None
-        try:
-            data = json.loads(payload)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-        except RecursionError:
-            # e.g. 100,000 nested brackets: Python's decoder gives up with RecursionError, which
-            # callers (replay, the stream's parse step) would not catch: a poison message.
-            raise ValueError("not JSON we accept: nested too deeply") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"not a JSON object but {type(data).__name__}")
+    data = payload if isinstance(payload, dict) else load_json_object(payload)
     try:
         return RawTweet.model_validate(data)
     except ValidationError as exc:

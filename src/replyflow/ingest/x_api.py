@@ -39,7 +39,7 @@ from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from replyflow.ingest.producer import TweetProducer
-from replyflow.ingest.schema import RawTweet, Source, describe_error
+from replyflow.ingest.schema import RawTweet, Source, describe_error, load_json_object
 from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -186,9 +186,7 @@ class _Stream(tweepy.StreamingClient):
 
     def on_data(self, raw_data: bytes) -> None:
         try:
-            message = json.loads(raw_data)
-            if not isinstance(message, dict):
-                raise ValueError(f"not a JSON object but {type(message).__name__}")
+            message = load_json_object(raw_data)
         except ValueError as exc:
             self.producer.dead_letter(raw_data, f"x-stream: unparsable message: {exc}", STAGE)
             self.stats.dead_lettered += 1
