@@ -24,8 +24,8 @@ app.add_typer(ingest_app, name="ingest")
 
 def _settings(logfile: str | None = None) -> Settings:
     settings = get_settings()
-    for name in ("api_token", "x_bearer_token", "x_api_key", "x_api_secret", "x_access_token", "x_access_token_secret"):
-        register_secret(settings.secret(name))
+    for value in settings.secret_values():
+        register_secret(value)
     setup_logging(settings.log_level, settings.logs_dir / logfile if logfile else None)
     return settings
 

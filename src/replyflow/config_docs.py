@@ -6,7 +6,6 @@ fails when the committed file differs from what the code says.
 
 from __future__ import annotations
 
-from pydantic import SecretStr
 
 from replyflow.settings import Settings
 
@@ -32,8 +31,6 @@ def _default(field_name: str) -> str:
         value = field.default
     if field.annotation is not None and "SecretStr" in str(field.annotation):
         return "(secret, unset)"
-    if isinstance(value, SecretStr):
-        return "(secret)"
     if value is None or value == "":
         return "(unset)"
     return f"`{value}`"

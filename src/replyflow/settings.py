@@ -214,10 +214,6 @@ class Settings(BaseSettings):
     def reply_api_url(self) -> str:
         return (self.api_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
-    @property
-    def project_root(self) -> Path:
-        return self.jvm_dir.parent
-
     def to_env(self) -> dict[str, str]:
         """These settings as ``REPLYFLOW_*`` environment variables, for child processes.
 
@@ -242,6 +238,12 @@ class Settings(BaseSettings):
         """Plain value of a secret field, or None. Never log the result."""
         value: Any = getattr(self, name)
         return value.get_secret_value() if value is not None else None
+
+    def secret_values(self) -> list[str]:
+        """Plain values of every secret (``SecretStr``) field that is set, for log redaction: a new
+        secret field is covered without anyone having to remember a list."""
+        return [v.get_secret_value() for name in type(self).model_fields
+                if isinstance(v := getattr(self, name), SecretStr)]
 
 
 def get_settings(**overrides: Any) -> Settings:

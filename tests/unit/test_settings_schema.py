@@ -90,3 +90,12 @@ def test_dead_letter_caps_huge_payloads_for_every_writer():
     assert len(letter.to_json()) < 1_000_000
     small = DeadLetter(reason="x", stage="s", payload="abc")
     assert small.payload == "abc" and small.reason == "x"
+
+
+def test_every_secret_field_is_known_for_redaction(settings) -> None:
+    from pydantic import SecretStr
+
+    names = [n for n, f in type(settings).model_fields.items() if "SecretStr" in str(f.annotation)]
+    assert len(names) >= 6  # api_token and the five X credentials
+    s = settings.model_copy(update={n: SecretStr(f"value-of-{n}") for n in names})
+    assert sorted(s.secret_values()) == sorted(f"value-of-{n}" for n in names)

@@ -123,27 +123,9 @@ class TweetProducer:
         """Queue one validated tweet for ``tweets.raw`` keyed by its id (asynchronous; see flush)."""
         self._produce(self.topic_raw, tweet.to_json(), tweet.tweet_id.encode("ascii"), None)
 
-    def dead_letter(
-        self,
-        payload: bytes | str,
-        reason: str,
-        stage: str,
-        *,
-        source_topic: str | None = None,
-        source_partition: int | None = None,
-        source_offset: int | None = None,
-    ) -> None:
+    def dead_letter(self, payload: bytes | str, reason: str, stage: str) -> None:
         """Send a rejected input with the reason to ``tweets.dlq``; nothing invalid is ever dropped."""
-        if isinstance(payload, bytes):
-            payload = payload.decode("utf-8", errors="replace")
-        letter = DeadLetter(
-            reason=reason,
-            stage=stage,
-            payload=payload,
-            source_topic=source_topic,
-            source_partition=source_partition,
-            source_offset=source_offset,
-        )
+        letter = DeadLetter(reason=reason, stage=stage, payload=payload)
         log.debug("Dead letter (%s): %s", stage, reason)
         self._produce(self.topic_dlq, letter.to_json(), None, [("stage", stage.encode())])
 
@@ -162,9 +144,6 @@ class TweetProducer:
             sample = self.counters.errors[-3:]
         if new_failures and raise_on_failure:
             raise DeliveryError(f"{new_failures} messages failed delivery, e.g. {sample}")
-
-    def __len__(self) -> int:
-        return len(self._producer)
 
     def __enter__(self) -> TweetProducer:
         return self

@@ -73,11 +73,10 @@ def author_id_for(handle: str) -> str:
 def parse_dataset_time(value: str) -> datetime:
     """``2015-02-24 11:35:52 -0800`` (the dataset) or ISO-8601 with an offset, as UTC."""
     value = value.strip()
-    for fmt in ("%Y-%m-%d %H:%M:%S %z",):
-        try:
-            return datetime.strptime(value, fmt).astimezone(timezone.utc)
-        except ValueError:
-            pass
+    try:
+        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S %z").astimezone(timezone.utc)
+    except ValueError:
+        pass
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp without a timezone: {value!r}")

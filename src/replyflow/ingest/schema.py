@@ -98,6 +98,16 @@ class DeadLetter(BaseModel):
     source_offset: int | None = None
     failed_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
 
+    @field_validator("payload", mode="before")
+    @classmethod
+    def _payload_text(cls, value: Any) -> Any:
+        # Writers hand in what they got: Kafka bytes (maybe not UTF-8), text, or nothing at all.
+        if value is None:
+            return ""
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value).decode("utf-8", errors="replace")
+        return value
+
     @model_validator(mode="after")
     def _cap_payload(self) -> "DeadLetter":
         # Every writer of dead letters (ingest, the Spark job) goes through this model, so the

@@ -39,14 +39,6 @@ class Enricher(Protocol):
 
 
 # --- parse --------------------------------------------------------------------------------
-def _payload_text(value: bytes | bytearray | str | None) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return bytes(value).decode("utf-8", errors="replace")
-
-
 def dead_letter_json(
     reason: str,
     payload: bytes | bytearray | str | None,
@@ -59,7 +51,7 @@ def dead_letter_json(
     letter = DeadLetter(
         reason=reason,
         stage=PARSE_STAGE,
-        payload=_payload_text(payload),
+        payload=payload,
         source_topic=topic,
         source_partition=None if partition is None else int(partition),
         source_offset=None if offset is None else int(offset),
