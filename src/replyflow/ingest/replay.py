@@ -15,6 +15,7 @@ is dropped silently.  A tweet id seen earlier in the same file is skipped and co
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -225,8 +226,6 @@ def replay_file(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"replay file not found: {path}")
-    own = producer is None
-    prod = producer if producer is not None else TweetProducer(settings)
     bucket = TokenBucket(rate, sleep=sleep)
     stats = ReplayStats()
     seen: set[str] = set()
@@ -244,7 +243,12 @@ def replay_file(
         )  # fmt: skip
         bar.start()
         task = bar.add_task("replay", total=limit, dlq=0)
-    try:
+    with contextlib.ExitStack() as stack:
+        if bar is not None:
+            stack.callback(bar.stop)
+        # our own producer is flushed on the way out (before the bar stops), also on an error or
+        # Ctrl-C: nothing already queued is lost
+        prod = producer if producer is not None else stack.enter_context(TweetProducer(settings))
         for where, payload, tweet, error in iter_file(path):
             if limit is not None and stats.rows >= limit:
                 break
@@ -264,13 +268,8 @@ def replay_file(
                 stats.published += 1
             if bar is not None:
                 bar.update(task, advance=1, dlq=stats.dead_lettered)
-        if own:
-            prod.flush()
-        else:
-            prod.poll(0)
-    finally:
-        if bar is not None:
-            bar.stop()
+        if producer is not None:
+            producer.poll(0)
     stats.elapsed_s = time.monotonic() - started
     log.info(
         "Replay of %s done: %d rows, %d published, %d to DLQ, %d duplicate ids skipped, %d blank, %.1f s",
