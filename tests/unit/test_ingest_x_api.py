@@ -175,6 +175,16 @@ def test_poll_mentions_loops_with_interval(x_settings) -> None:
     assert stats.polls == 3 and slept == [7.5, 7.5]
 
 
+@responses.activate
+def test_poll_mentions_looks_up_the_support_account_once(x_settings) -> None:
+    by_name = responses.get(f"{API}/2/users/by/username/replyflowsupport",
+                            json={"data": {"id": SUPPORT_ID, "name": "Support", "username": "replyflowsupport"}})
+    responses.get(MENTIONS, json=_json("mentions_empty.json"))
+    s = x_settings.model_copy(update={"x_support_user_id": None, "our_handles": ["replyflowsupport"]})
+    stats = poll_mentions(s, client=tweepy.Client(bearer_token="t"), producer=FakeProducer(), sleep=lambda _: None, max_polls=3)  # type: ignore[arg-type]
+    assert stats.polls == 3 and by_name.call_count == 1  # not once per poll: it costs rate limit
+
+
 def test_missing_bearer_token_is_a_clear_error(settings) -> None:
     with pytest.raises(XApiConfigError, match="X_BEARER_TOKEN"):
         poll_mentions(settings, once=True, producer=FakeProducer())  # type: ignore[arg-type]

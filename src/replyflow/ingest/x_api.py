@@ -367,10 +367,13 @@ def poll_mentions_once(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
     attempts: int = 6,
+    user_id: str | None = None,
 ) -> int:
-    """One poll: every page of new mentions since the saved ``since_id``; returns tweets seen."""
+    """One poll: every page of new mentions since the saved ``since_id``; returns tweets seen.
+
+    ``user_id`` is the support account's id when the caller already knows it (else looked up)."""
     retrying = _retrying(sleep, clock, attempts, stats)
-    user_id = _support_user_id(settings, client, retrying)
+    user_id = user_id or _support_user_id(settings, client, retrying)
     since_id = load_since_id(settings)
     newest: str | None = None
     token: str | None = None
@@ -421,8 +424,10 @@ def poll_mentions(
     prod = producer if producer is not None else TweetProducer(settings)
     stats = IngestStats()
     try:
+        # looked up once, not on every poll: each lookup spends the users endpoint's rate limit
+        user_id = _support_user_id(settings, api, _retrying(sleep, clock, 6, stats))
         while True:
-            poll_mentions_once(settings, api, prod, stats, sleep=sleep, clock=clock)
+            poll_mentions_once(settings, api, prod, stats, sleep=sleep, clock=clock, user_id=user_id)
             if once or (max_polls is not None and stats.polls >= max_polls):
                 break
             sleep(settings.x_poll_interval_seconds)
