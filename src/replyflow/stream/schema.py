@@ -11,37 +11,6 @@ from __future__ import annotations
 from pyspark.sql import types as T
 
 #: Fields of :class:`replyflow.ingest.schema.RawTweet`, in wire order.
-RAW_FIELDS: tuple[str, ...] = (
-    "tweet_id",
-    "text",
-    "author_id",
-    "author_handle",
-    "created_at",
-    "conversation_id",
-    "in_reply_to_tweet_id",
-    "lang",
-    "source",
-    "matched_rules",
-)
-#: Where the message came from (lineage, restart checks, latency: ``kafka_timestamp`` is the produce time).
-KAFKA_FIELDS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp")
-#: What the NLP adds (keys of ``Enricher.enrich`` results).
-NLP_FIELDS: tuple[str, ...] = ("clean_text", "sentiment", "sentiment_score", "topic", "topic_score", "entities")
-#: The design's enriched row, in order: raw fields + NLP + policy + lineage of the model.
-ENRICHED_FIELDS: tuple[str, ...] = (
-    *RAW_FIELDS,
-    *NLP_FIELDS,
-    "needs_reply",
-    "ticket_id",
-    "model_version",
-    "processed_at",
-)
-#: The DLQ envelope (a :class:`replyflow.ingest.schema.DeadLetter` as JSON) of a rejected message.
-DLQ_COLUMN = "dead_letter"
-#: Partition columns of the parquet dataset (see docs/STREAM.md, "exactly once").
-DATE_COLUMN = "date"
-BATCH_COLUMN = "batch_id"
-
 RAW_SCHEMA = T.StructType(
     [
         T.StructField("tweet_id", T.StringType()),
@@ -56,6 +25,7 @@ RAW_SCHEMA = T.StructType(
         T.StructField("matched_rules", T.ArrayType(T.StringType())),
     ]
 )
+#: Where the message came from (lineage, restart checks, latency: ``kafka_timestamp`` is the produce time).
 KAFKA_SCHEMA = T.StructType(
     [
         T.StructField("kafka_topic", T.StringType()),
@@ -72,6 +42,7 @@ ENTITY_SCHEMA = T.StructType(
         T.StructField("end", T.IntegerType()),
     ]
 )
+#: What the NLP adds (keys of ``Enricher.enrich`` results).
 NLP_SCHEMA = T.StructType(
     [
         T.StructField("clean_text", T.StringType()),
@@ -82,6 +53,28 @@ NLP_SCHEMA = T.StructType(
         T.StructField("entities", T.ArrayType(ENTITY_SCHEMA)),
     ]
 )
+#: The design's enriched row, in order: raw fields + NLP + policy + lineage of the model.
+ROW_SCHEMA = T.StructType(
+    [
+        *RAW_SCHEMA.fields,
+        *NLP_SCHEMA.fields,
+        T.StructField("needs_reply", T.BooleanType()),
+        T.StructField("ticket_id", T.StringType()),
+        T.StructField("model_version", T.StringType()),
+        T.StructField("processed_at", T.TimestampType()),
+    ]
+)
+
+# Column names, derived from the schemas so the two cannot drift apart.
+RAW_FIELDS: tuple[str, ...] = tuple(RAW_SCHEMA.fieldNames())
+KAFKA_FIELDS: tuple[str, ...] = tuple(KAFKA_SCHEMA.fieldNames())
+NLP_FIELDS: tuple[str, ...] = tuple(NLP_SCHEMA.fieldNames())
+ENRICHED_FIELDS: tuple[str, ...] = tuple(ROW_SCHEMA.fieldNames())
+#: The DLQ envelope (a :class:`replyflow.ingest.schema.DeadLetter` as JSON) of a rejected message.
+DLQ_COLUMN = "dead_letter"
+#: Partition columns of the parquet dataset (see docs/STREAM.md, "exactly once").
+DATE_COLUMN = "date"
+BATCH_COLUMN = "batch_id"
 
 #: Output of the parse step: a valid tweet (``dead_letter`` null) or a rejected message
 #: (raw fields null, ``dead_letter`` = envelope JSON), plus the Kafka coordinates of both.
@@ -90,15 +83,4 @@ PARSED_SCHEMA = T.StructType(
 )
 
 #: Output of the enrich step (before the job adds ``batch_id``).
-ENRICHED_SCHEMA = T.StructType(
-    [
-        *RAW_SCHEMA.fields,
-        *NLP_SCHEMA.fields,
-        T.StructField("needs_reply", T.BooleanType()),
-        T.StructField("ticket_id", T.StringType()),
-        T.StructField("model_version", T.StringType()),
-        T.StructField("processed_at", T.TimestampType()),
-        *KAFKA_SCHEMA.fields,
-        T.StructField(DATE_COLUMN, T.StringType()),
-    ]
-)
+ENRICHED_SCHEMA = T.StructType([*ROW_SCHEMA.fields, *KAFKA_SCHEMA.fields, T.StructField(DATE_COLUMN, T.StringType())])
