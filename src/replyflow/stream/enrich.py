@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from replyflow.ingest.schema import DeadLetter, RawTweet, parse_raw
+from replyflow.reply.policy import decide as policy_decide
 from replyflow.stream.schema import DLQ_COLUMN, ENRICHED_SCHEMA, KAFKA_FIELDS, NLP_FIELDS, PARSED_SCHEMA, RAW_FIELDS
 
 log = logging.getLogger(__name__)
@@ -134,12 +135,6 @@ class PolicyConfig:
 DecideFn = Callable[[Mapping[str, Any], Any], Any]
 
 
-def _default_decide(tweet: Mapping[str, Any], policy: Any) -> Any:
-    from replyflow.reply.policy import decide
-
-    return decide(tweet, policy)
-
-
 def _entities(value: Any) -> list[dict[str, Any]]:
     """Entities as plain dicts with int offsets (what Arrow needs for ``array<struct>``)."""
     result = []
@@ -159,7 +154,7 @@ def enrich_frame(
     tweets: pd.DataFrame,
     enricher: Enricher,
     policy: Any,
-    decide: DecideFn = _default_decide,
+    decide: DecideFn = policy_decide,
     now: datetime | None = None,
 ) -> pd.DataFrame:
     """Valid tweets (``PARSED_SCHEMA`` without dead letters) -> ``ENRICHED_SCHEMA`` rows.
@@ -219,7 +214,7 @@ class EnrichPartitions:
         models_dir: str,
         policy: PolicyConfig,
         loader: Callable[[str], Enricher] = load_enricher,
-        decide: DecideFn = _default_decide,
+        decide: DecideFn = policy_decide,
         chunk_size: int = 1000,
     ) -> None:
         self.models_dir = models_dir

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -47,7 +47,6 @@ class PostResult:
     tickets: int = 0
     requests: int = 0
     attempts: int = 0
-    results: list[dict[str, Any]] = field(default_factory=list)
 
 
 def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -76,14 +75,9 @@ def api_token(settings: Any) -> str | None:
 
 
 def _results(body: Any) -> list[dict[str, Any]]:
-    """Per-tweet results from the response, whatever the envelope key (``results``/``tweets``)."""
-    if isinstance(body, list):
-        return [r for r in body if isinstance(r, dict)]
-    if isinstance(body, dict):
-        for key in ("results", "tweets", "items"):
-            if isinstance(body.get(key), list):
-                return [r for r in body[key] if isinstance(r, dict)]
-    return []
+    """Per-tweet results from the API's ``{"results": [...]}`` answer to ``{"tweets": [...]}``."""
+    results = body.get("results") if isinstance(body, dict) else None
+    return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
 
 
 class ReplyClient:
@@ -181,6 +175,5 @@ class ReplyClient:
             answers = self._post_chunk(chunk, result)
             result.requests += 1
             result.posted += len(chunk)
-            result.results.extend(answers)
             result.tickets += sum(1 for r in answers if r.get("ticket_id"))
         return result

@@ -45,13 +45,10 @@ logger.truncate.level = error
 
 
 def connector_jars(settings: Settings) -> list[Path]:
-    """spark-sql-kafka and its dependencies (fetched by the kafka stage if missing)."""
-    try:
-        from replyflow.kafka.broker import spark_connector_jars
+    """spark-sql-kafka and its dependencies (fetched by ``replyflow kafka fetch``)."""
+    from replyflow.kafka.broker import spark_connector_jars
 
-        return list(spark_connector_jars(settings))
-    except ImportError:  # pragma: no cover - only before the kafka stage exists
-        return sorted((settings.jars_dir / "spark-kafka").glob("*.jar"))
+    return list(spark_connector_jars(settings))
 
 
 def _log4j_file(settings: Settings) -> Path:

@@ -33,7 +33,6 @@ class Chart:
     width: int
     height: int
     total: int
-    horizontal: bool
 
 
 def bar_chart(title: str, counts: Mapping[str, int], colours: Mapping[str, str] | None = None,
@@ -48,14 +47,14 @@ def bar_chart(title: str, counts: Mapping[str, int], colours: Mapping[str, str] 
             (colours or {}).get(label, PALETTE[i % len(PALETTE)]))
         for i, (label, value) in enumerate(items)
     ]
-    return Chart(title, bars, width, max(row, len(items) * row + 4), sum(counts.values()), True)
+    return Chart(title, bars, width, max(row, len(items) * row + 4), sum(counts.values()))
 
 
 def volume_chart(times: Iterable[datetime], width: int = 720, height: int = 160, max_buckets: int = 60) -> Chart:
     """Tweets per day (per hour when everything falls within two days), last buckets only."""
     stamps = sorted(times)
     if not stamps:
-        return Chart("Tweet volume", [], width, height, 0, False)
+        return Chart("Tweet volume", [], width, height, 0)
     hourly = (stamps[-1] - stamps[0]).total_seconds() < 2 * 86400
     fmt = "%Y-%m-%d %H:00" if hourly else "%Y-%m-%d"
     counts = Counter(t.strftime(fmt) for t in stamps)
@@ -68,4 +67,4 @@ def volume_chart(times: Iterable[datetime], width: int = 720, height: int = 160,
         h = plot_h * counts[key] / peak
         bars.append(Bar(key, counts[key], i * slot + 1, plot_h - h, max(1.0, slot - 2), h, "#2c7fb8"))
     title = "Tweet volume per hour" if hourly else "Tweet volume per day"
-    return Chart(title, bars, width, height, len(stamps), False)
+    return Chart(title, bars, width, height, len(stamps))
