@@ -101,18 +101,16 @@ class Store:
     """All database access of the reply service (API, dashboard and sender share it)."""
 
     def __init__(self, url: str, signature: str = "", min_topic_confidence: float = 0.0) -> None:
-        self.url = normalise_url(url)
         self.min_topic_confidence = min_topic_confidence
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(url)
         self.signature = signature
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(
             self.engine.execution_options(replyflow_readonly=True), expire_on_commit=False
         )
-        self.is_sqlite = self.engine.dialect.name == "sqlite"
         # SQLite has one writer at a time anyway; queueing writers on a lock here is much
         # faster than letting them spin in SQLite's busy handler (which sleeps up to 100 ms).
-        self._write_lock: Any = threading.Lock() if self.is_sqlite else nullcontext()
+        self._write_lock: Any = threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
 
     @classmethod
     def from_settings(cls, settings: Any) -> Store:
@@ -162,7 +160,7 @@ class Store:
         for attempt in range(_MAX_RACE_RETRIES):
             try:
                 with self.write() as session:
-                    return self._ingest_once(session, tweet, decision)
+                    return self._ingest_batch(session, [(tweet, decision)])[0]
             except IntegrityError as exc:
                 last_exc = exc
                 log.debug("ingest race on tweet %s (attempt %d), re-reading", tweet["tweet_id"], attempt + 1)
@@ -194,6 +192,9 @@ class Store:
         return [self.ingest(tweet, decision) for tweet, decision in items]
 
     def _ingest_batch(self, session: Session, items: Sequence[tuple[Mapping[str, Any], Decision]]) -> list[IngestResult]:
+        """Ingest ``items`` in the caller's transaction: the one code path of :meth:`ingest` (a single
+        item) and :meth:`ingest_many`.  A race with another writer surfaces as IntegrityError at the
+        final flush, and the caller retries."""
         now = utcnow()
         ids = list({str(t["tweet_id"]) for t, _ in items})
         conversations = list({str(t.get("conversation_id") or t["tweet_id"]) for t, _ in items})
@@ -263,39 +264,7 @@ class Store:
         session.flush()
         return results
 
-    def _ingest_once(self, session: Session, tweet: Mapping[str, Any], decision: Decision) -> IngestResult:
-        tweet_id = str(tweet["tweet_id"])
-        existing = session.scalars(
-            select(Tweet).options(selectinload(Tweet.ticket)).where(Tweet.tweet_id == tweet_id)
-        ).first()
-        if existing is not None:
-            stored = Decision(existing.needs_reply, existing.auto_reply, existing.reason)
-            ticket_id = existing.ticket.ticket_id if existing.ticket else None
-            return IngestResult(tweet_id, stored, ticket_id, False, True)
-
-        conversation_id = str(tweet.get("conversation_id") or tweet_id)
-        now = utcnow()
-        ticket = session.scalars(select(Ticket).where(Ticket.open_conversation_id == conversation_id)).first()
-        if ticket is None and decision.needs_reply:
-            ticket = self._build_ticket(
-                tweet, decision, conversation_id, now, lambda code, day: self._next_sequence(session, code, day)
-            )
-            session.add(ticket)
-            session.flush()
-        elif ticket is not None:
-            ticket.updated_at = now
-        session.add(self._build_tweet(tweet, decision, conversation_id, now, ticket))
-
-        queued = False
-        if ticket is not None and decision.needs_reply and decision.auto_reply:
-            has_reply = session.scalar(select(OutboxEntry.id).where(OutboxEntry.ticket_pk == ticket.id)) is not None
-            if not has_reply:  # never twice in a conversation within its ticket
-                session.add(self._build_outbox(tweet, decision, ticket, now))
-                queued = True
-        session.flush()  # surface constraint violations inside the retry loop
-        return IngestResult(tweet_id, decision, ticket.ticket_id if ticket else None, queued, False)
-
-    # --- row builders (shared by the single and the batch path) ---------------------------
+    # --- row builders -----------------------------------------------------------------------
     def _build_ticket(
         self, tweet: Mapping[str, Any], decision: Decision, conversation_id: str, now: datetime,
         next_sequence: Any,
@@ -361,27 +330,6 @@ class Store:
             created_at=now,
             updated_at=now,
         )
-
-    @staticmethod
-    def _next_sequence(session: Session, code: str, day: date) -> int:
-        """Increment the (code, day) counter inside the caller's transaction.
-
-        The UPDATE row-locks the counter in PostgreSQL (SQLite holds the write lock
-        anyway), so concurrent tickets get distinct numbers; a lost race on the first
-        INSERT of the day raises IntegrityError and the whole ingest is retried.
-        """
-        key = day.strftime("%Y%m%d")
-        result = session.execute(
-            update(TicketCounter)
-            .where(TicketCounter.code == code, TicketCounter.day == key)
-            .values(value=TicketCounter.value + 1)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            session.add(TicketCounter(code=code, day=key, value=1))
-            session.flush()
-            return 1
-        return int(session.scalar(select(TicketCounter.value).where(TicketCounter.code == code, TicketCounter.day == key)))
 
     # --- tickets -----------------------------------------------------------------------
     def list_tickets(
