@@ -24,7 +24,7 @@ import pandas as pd
 
 from replyflow.ingest.schema import DeadLetter, RawTweet, parse_raw
 from replyflow.reply.policy import decide as policy_decide
-from replyflow.stream.schema import DLQ_COLUMN, ENRICHED_SCHEMA, KAFKA_FIELDS, NLP_FIELDS, PARSED_SCHEMA, RAW_FIELDS
+from replyflow.stream.schema import DATE_COLUMN, DLQ_COLUMN, ENRICHED_SCHEMA, KAFKA_FIELDS, NLP_FIELDS, PARSED_SCHEMA, RAW_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,13 @@ def parse_frame(records: pd.DataFrame, now: datetime | None = None) -> pd.DataFr
             kafka_timestamp=timestamp, kafka_key=None if key is None else bytes(key),
         )  # fmt: skip
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=PARSED_SCHEMA.fieldNames())
-    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    return _spark_types(pd.DataFrame(rows, columns=PARSED_SCHEMA.fieldNames()), "created_at")
+
+
+def _spark_types(frame: pd.DataFrame, *time_columns: str) -> pd.DataFrame:
+    """The dtypes the output schema declares: UTC timestamps, int32 partition, int64 offset."""
+    for column in time_columns:
+        frame[column] = pd.to_datetime(frame[column], utc=True)
     frame["kafka_partition"] = frame["kafka_partition"].astype("int32")
     frame["kafka_offset"] = frame["kafka_offset"].astype("int64")
     return frame
@@ -181,17 +186,11 @@ def enrich_frame(
         row["ticket_id"] = None
         row["model_version"] = enricher.model_version
         row["processed_at"] = processed_at
-        created = pd.Timestamp(row["created_at"])
-        created = created.tz_localize("UTC") if created.tzinfo is None else created.tz_convert("UTC")
-        # The tweet's own (UTC) date, not the processing date: a replayed batch must land in
-        # the same partition again (see docs/STREAM.md, "exactly once").
-        row["date"] = created.strftime("%Y-%m-%d")
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=columns)
-    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
-    frame["processed_at"] = pd.to_datetime(frame["processed_at"], utc=True)
-    frame["kafka_partition"] = frame["kafka_partition"].astype("int32")
-    frame["kafka_offset"] = frame["kafka_offset"].astype("int64")
+    frame = _spark_types(pd.DataFrame(rows, columns=columns), "created_at", "processed_at")
+    # The tweet's own (UTC) date, not the processing date: a replayed batch must land in
+    # the same partition again (see docs/STREAM.md, "exactly once").
+    frame[DATE_COLUMN] = frame["created_at"].dt.strftime("%Y-%m-%d")
     return frame
 
 
