@@ -1,0 +1,92 @@
+"""Draw the tweets to annotate and write annotation batches (the sampling of docs/LABELING.md).
+
+Run once; the draw is seeded, so running it again gives the same tweets:
+
+    .venv/bin/python scripts/annotation_batches.py OUT_DIR
+
+writes ``OUT_DIR/sample.csv`` (tweet_id, dataset, split, sample) and ``OUT_DIR/batches/NN.txt``:
+one tweet per line, ``tweet_id<TAB>text`` (newlines in a tweet shown as `` / ``), in a shuffled order so a
+batch mixes splits and an annotator cannot tell which rows are test rows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = 20261130
+#: random rows per split of today's de-duplicated split (data/splits/split.csv)
+RANDOM_ROWS = {"test": 1200, "validation": 1200, "train": 2600}
+LIVE_ROWS = 600
+#: keyword-targeted extra rows for rare classes: training split only, flagged sample=targeted
+TARGETED = {
+    "Extra Charges": r"\b(?:fees?|charg\w*|prices?|fares?|\$\d+|dollars?|overcharg\w*|expensive)\b",
+    "Seating Preferences": r"\b(?:seat\w*|upgrad\w*|legroom|leg room|exit row|bulkhead|reclin\w*)\b",
+    "Reservation Issue": r"\b(?:reservation\w*|confirmation|itinerary|miles|rewards?|frequent flyer|aadvantage"
+                         r"|mileageplus|trueblue|precheck|overbook\w*|bumped)\b",
+    "Online Booking": r"\b(?:website|app|online|boarding pass\w*|log ?in|error)\b",
+}
+TARGETED_PER_CLASS = 120
+BATCH_ROWS = 300
+
+
+def airline_rows() -> pd.DataFrame:
+    df = pd.read_csv(ROOT / "data" / "airline_tweets_sentiment.csv", dtype={"tweet_id": str})
+    split = pd.read_csv(ROOT / "data" / "splits" / "split.csv", dtype={"tweet_id": str})
+    return df.drop_duplicates("tweet_id").merge(split, on="tweet_id")[["tweet_id", "text", "split"]]
+
+
+def live_rows() -> pd.DataFrame:
+    raw = (ROOT / "data" / "live_tweets_stream_sample_2021.txt").read_text(encoding="utf-8")
+    items = json.loads("[" + raw + "]")
+    df = pd.DataFrame({"tweet_id": [str(i["tweet_id"]) for i in items], "text": [i["tweet"] for i in items]})
+    return df.drop_duplicates("tweet_id")
+
+
+def draw() -> pd.DataFrame:
+    rng = np.random.RandomState(SEED)
+    air = airline_rows()
+    parts = []
+    for split, n in RANDOM_ROWS.items():
+        pool = air[air["split"] == split]
+        parts.append(pool.iloc[rng.permutation(len(pool))[:n]].assign(dataset="airline", sample="random"))
+    taken = set(pd.concat(parts)["tweet_id"])
+    train = air[(air["split"] == "train") & ~air["tweet_id"].isin(taken)]
+    for cls, pattern in TARGETED.items():
+        pool = train[train["text"].str.contains(pattern, case=False, regex=True) & ~train["tweet_id"].isin(taken)]
+        pick = pool.iloc[rng.permutation(len(pool))[:TARGETED_PER_CLASS]]
+        taken |= set(pick["tweet_id"])
+        parts.append(pick.assign(dataset="airline", sample=f"targeted:{cls}"))
+    live = live_rows()
+    parts.append(live.iloc[rng.permutation(len(live))[:LIVE_ROWS]].assign(dataset="live2021", split="live2021",
+                                                                         sample="random"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def one_line(text: str) -> str:
+    return re.sub(r"\s*[\r\n]+\s*", " / ", text).strip()
+
+
+def main(out: Path) -> None:
+    sample = draw()
+    out.mkdir(parents=True, exist_ok=True)
+    sample[["tweet_id", "dataset", "split", "sample"]].to_csv(out / "sample.csv", index=False)
+    order = np.random.RandomState(SEED + 1).permutation(len(sample))
+    shuffled = sample.iloc[order]
+    (out / "batches").mkdir(exist_ok=True)
+    for b, start in enumerate(range(0, len(shuffled), BATCH_ROWS), start=1):
+        chunk = shuffled.iloc[start : start + BATCH_ROWS]
+        lines = [f"{t}\t{one_line(x)}" for t, x in zip(chunk["tweet_id"], chunk["text"])]
+        (out / "batches" / f"{b:02d}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(sample.groupby(["dataset", "split", "sample"]).size().to_string())
+    print(f"{len(sample)} tweets in {-(-len(sample) // BATCH_ROWS)} batches under {out / 'batches'}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
