@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_model  # noqa: E402
+
+from replyflow.ops.background import free_port, wait_for_health  # noqa: E402
 from tests.fixtures.reply import enriched_tweet  # noqa: E402
-from replyflow.services import free_port, wait_for_health  # noqa: E402
 
 log = logging.getLogger("bench_api")
 TOKEN = "bench-token-0123456789"

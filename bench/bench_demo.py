@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from machine import describe, load_average  # noqa: E402
-from replyflow.services import free_port  # noqa: E402
+
+from replyflow.ops.background import free_port  # noqa: E402
 
 
 def _children(pid: int) -> list[int]:

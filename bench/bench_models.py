@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from machine import cpu_model, load_average  # noqa: E402
+
 from replyflow.nlp.data import load_split  # noqa: E402
 from replyflow.nlp.pipeline import Enricher  # noqa: E402
 from replyflow.nlp.text import clean_texts, encoder_texts  # noqa: E402

@@ -26,13 +26,13 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe as machine  # noqa: E402
 
+from replyflow.core.contracts import RawTweet  # noqa: E402
 from replyflow.ingest.producer import TweetProducer  # noqa: E402
 from replyflow.ingest.replay import iter_file, replay_file  # noqa: E402
-from replyflow.ingest.schema import RawTweet  # noqa: E402
 from replyflow.kafka import broker  # noqa: E402
 from replyflow.kafka.topics import end_offsets, ensure_topics  # noqa: E402
+from replyflow.ops.background import free_port  # noqa: E402
 from replyflow.settings import Settings  # noqa: E402
-from replyflow.services import free_port  # noqa: E402
 
 CASES = [
     ("idempotent, acks=all, linger.ms=5 (default)", {}),

@@ -44,7 +44,8 @@ log = logging.getLogger("bench_stream")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_model  # noqa: E402
-from replyflow.services import free_port, wait_for_health  # noqa: E402
+
+from replyflow.ops.background import free_port, wait_for_health  # noqa: E402
 
 
 # --- environment -------------------------------------------------------------------------------
@@ -102,7 +103,7 @@ class ReplyServer:
     def outbox_times(self, ids: set[str]) -> dict[str, datetime]:
         from sqlalchemy import create_engine, select
 
-        from replyflow.reply.models import OutboxEntry
+        from replyflow.reply.tables import OutboxEntry
 
         engine = create_engine(f"sqlite:///{self.state_dir / 'replyflow.db'}")
         try:

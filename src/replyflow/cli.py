@@ -2,11 +2,15 @@
 
 Each command builds the settings once, sets up logging and calls one function of a
 stage package; heavy imports (Spark, TensorFlow, spaCy) happen inside the command so
-``replyflow --help`` stays fast.
+``replyflow --help`` stays fast.  Errors a person can fix (a bad file or setting, a service
+that is not there) print one line and exit 1 (:mod:`replyflow.clierrors`); the traceback
+goes to the log, and to the terminal with ``--debug``.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,11 +19,32 @@ import typer
 from replyflow.logs import register_secret, setup_logging
 from replyflow.settings import Settings, get_settings
 
-app = typer.Typer(help="replyflow: answer customers on X automatically.", no_args_is_help=True)
+log = logging.getLogger("replyflow.cli")
+
+app = typer.Typer(help="replyflow: answer customers on X automatically.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 kafka_app = typer.Typer(help="Run the local Apache Kafka broker (KRaft) and manage topics.", no_args_is_help=True)
 ingest_app = typer.Typer(help="Publish tweets to Kafka from X or from a dataset replay.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(ingest_app, name="ingest")
+
+
+_options = {"debug": False}
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False) -> None:
+    _options["debug"] = debug
+
+
+def _require_kafka(settings: Settings) -> None:
+    """Fail at once with a clear message when Kafka does not answer (instead of retrying for minutes)."""
+    from replyflow.kafka.broker import BrokerError, broker_answers
+
+    if not broker_answers(settings):
+        where = "the local broker" if settings.kafka_is_local else "Kafka"
+        raise BrokerError(f"{where} at {settings.bootstrap_servers} does not answer: start it with `replyflow kafka start` "
+                          "(or `replyflow up`), or set KAFKA_BOOTSTRAP_SERVERS")
 
 
 def _settings(logfile: str | None = None) -> Settings:
@@ -100,7 +125,7 @@ def kafka_status() -> None:
 @kafka_app.command("topics")
 def kafka_topics() -> None:
     """Create the configured topics if missing and list them with partitions and end offsets."""
-    from replyflow.kafka.topics import ensure_topics, describe_topics
+    from replyflow.kafka.topics import describe_topics, ensure_topics
 
     settings = _settings()
     ensure_topics(settings)
@@ -117,7 +142,11 @@ def ingest_replay(
     """Replay a dataset into tweets.raw (invalid rows go to tweets.dlq with the reason)."""
     from replyflow.ingest.replay import replay_file
 
-    stats = replay_file(_settings(), file, rate=rate, limit=limit)
+    settings = _settings()
+    if not file.is_file():
+        raise FileNotFoundError(f"replay file not found: {file}")
+    _require_kafka(settings)
+    stats = replay_file(settings, file, rate=rate, limit=limit)
     typer.echo(
         f"{stats.rows} rows: {stats.published} published, {stats.dead_lettered} to the DLQ, "
         f"{stats.duplicates} duplicate ids skipped, {stats.blank} blank ({stats.rate:.0f} tweets/s)"
@@ -127,7 +156,7 @@ def ingest_replay(
 @ingest_app.command("x-stream")
 def ingest_x_stream() -> None:
     """Listen to the X filtered stream (rules from settings) and publish matches."""
-    from replyflow.ingest.x_api import run_filtered_stream
+    from replyflow.ingest.x_stream import run_filtered_stream
 
     run_filtered_stream(_settings("x-stream.log"))
 
@@ -137,7 +166,7 @@ def ingest_x_mentions(
     once: Annotated[bool, typer.Option(help="Poll once and exit.")] = False,
 ) -> None:
     """Poll the support account's mentions timeline (since_id kept across restarts)."""
-    from replyflow.ingest.x_api import poll_mentions
+    from replyflow.ingest.x_mentions import poll_mentions
 
     poll_mentions(_settings("x-mentions.log"), once=once)
 
@@ -160,7 +189,7 @@ def serve(
     sender: Annotated[bool, typer.Option(help="Also run the outbox sender in this process.")] = True,
 ) -> None:
     """Serve the reply API and the agent dashboard with a production WSGI server."""
-    from replyflow.reply.app import serve as serve_app
+    from replyflow.app import serve as serve_app
 
     serve_app(_settings("serve.log"), with_sender=sender)
 
@@ -189,7 +218,7 @@ def demo(
 @app.command()
 def up() -> None:
     """Start broker, reply service and stream job in the background (logs in var/logs)."""
-    from replyflow.services import up as services_up
+    from replyflow.ops.background import up as services_up
 
     services_up(_settings())
 
@@ -197,10 +226,35 @@ def up() -> None:
 @app.command()
 def down() -> None:
     """Stop everything `replyflow up` started."""
-    from replyflow.services import down as services_down
+    from replyflow.ops.background import down as services_down
 
     services_down(_settings())
 
 
+def main() -> None:
+    """Entry point of the ``replyflow`` command: user errors as one line, bugs with a traceback."""
+    from replyflow.clierrors import explain
+
+    try:
+        code = app(standalone_mode=False)  # click returns the code of typer.Exit instead of exiting
+    except typer.Abort:
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
+        import click
+
+        if isinstance(exc, click.ClickException):  # usage errors: click's own message
+            exc.show()
+            sys.exit(exc.exit_code)
+        message = explain(exc)
+        if message is None or _options["debug"]:
+            raise
+        log.debug("error details", exc_info=exc)
+        typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

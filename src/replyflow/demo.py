@@ -1,7 +1,7 @@
 """``replyflow demo``: the whole pipeline end-to-end on embedded defaults, with live progress.
 
 Starts the local Kafka broker, the reply service and the Spark job as background services
-(:mod:`replyflow.services`), replays tweets from the dataset, shows how far each stage has
+(:mod:`replyflow.ops.background`), replays tweets from the dataset, shows how far each stage has
 got (tweets in, rejected, enriched, tickets, replies) and ends with a summary read back
 from the services themselves: the reply API's statistics, example replies with their ticket
 IDs, the parquet row count.  Everything is stopped on completion or Ctrl-C unless
@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from replyflow import services
+from replyflow.ops import background as services
 from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)

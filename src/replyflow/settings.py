@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +29,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-TOPIC_CLASSES: tuple[str, ...] = (
-    "Baggage Issue",
-    "Customer Experience",
-    "Delay and Customer Service",
-    "Extra Charges",
-    "Online Booking",
-    "Reschedule and Refund",
-    "Reservation Issue",
-    "Seating Preferences",
+#: What ``spark.master`` accepts (https://spark.apache.org/docs/latest/submitting-applications.html#master-urls).
+SPARK_MASTER_RE = re.compile(
+    r"^(local(\[(\*|\d+)(,\s*\d+)?\])?|local-cluster\[\d+,\s*\d+,\s*\d+\]"
+    r"|spark://[^\s/]+(:\d+)?(,[^\s/]+(:\d+)?)*|yarn|k8s://\S+|mesos://\S+)$"
 )
-SENTIMENT_CLASSES: tuple[str, ...] = ("negative", "neutral", "positive")
 
 
 def _alias(name: str, *extra: str) -> AliasChoices:
@@ -77,8 +72,8 @@ class Settings(BaseSettings):
         validation_alias=_alias("kafka_bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS"),
         description="External cluster. Unset: replyflow runs its own single-node broker on 127.0.0.1.",
     )
-    kafka_local_port: int = Field(19092, description="Client port of the local broker (127.0.0.1).")
-    kafka_controller_port: int = Field(19093, description="KRaft controller port of the local broker.")
+    kafka_local_port: int = Field(19092, ge=1, le=65535, description="Client port of the local broker (127.0.0.1).")
+    kafka_controller_port: int = Field(19093, ge=1, le=65535, description="KRaft controller port of the local broker.")
     kafka_heap: str = Field("512m", description="JVM heap of the local broker (-Xmx).")
     topic_raw: str = Field("tweets.raw", description="Topic of incoming tweets (key = tweet_id).")
     topic_enriched: str = Field("tweets.enriched", description="Topic of enriched tweets (optional sink).")
@@ -107,7 +102,7 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the ticket store; default SQLite in state_dir, e.g. postgresql+psycopg://...",
     )
     api_host: str = Field("127.0.0.1", description="Interface the reply service listens on.")
-    api_port: int = Field(8000, description="Port of the reply service and dashboard.")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port of the reply service and dashboard.")
     api_url: str = Field("", description="Base URL the stream job posts to; default http://api_host:api_port")
     api_token: SecretStr | None = Field(
         None, validation_alias=_alias("api_token"), description="Bearer token for the API's write endpoints."
@@ -174,6 +169,17 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path | None) -> Path | None:
         # Spark workers and background services may run from another directory.
         return value.expanduser().resolve() if value is not None else None
+
+    @field_validator("spark_master")
+    @classmethod
+    def _spark_master(cls, value: str) -> str:
+        # A typo here otherwise ends in "[JAVA_GATEWAY_EXITED] Java gateway process exited" with no hint.
+        if not SPARK_MASTER_RE.match(value.strip()):
+            raise ValueError(
+                f"{value!r} is not a Spark master URL: use local, local[N], local[*], spark://host:port, "
+                "yarn, k8s://https://host:port or mesos://host:port"
+            )
+        return value.strip()
 
     @field_validator("our_handles", mode="after")
     @classmethod

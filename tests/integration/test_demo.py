@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from replyflow.services import free_port
+from replyflow.ops.background import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_demo_runs_end_to_end_and_stops_everything(settings, capsys):
-    from replyflow import services
     from replyflow.demo import count_parquet_rows, parquet_counts, run_demo
     from replyflow.kafka.broker import broker_answers
+    from replyflow.ops import background as services
 
     demo_settings = settings.model_copy(
         update={

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from replyflow.core.contracts import DeadLetter, parse_raw
 from replyflow.ingest.producer import TweetProducer
 from replyflow.ingest.replay import replay_file
-from replyflow.ingest.schema import DeadLetter, parse_raw
 from replyflow.kafka.topics import end_offsets
 
 pytestmark = pytest.mark.integration

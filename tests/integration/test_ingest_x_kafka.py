@@ -9,9 +9,9 @@ import pytest
 import responses
 import tweepy
 
+from replyflow.core.contracts import parse_raw
 from replyflow.ingest.producer import TweetProducer
-from replyflow.ingest.schema import parse_raw
-from replyflow.ingest.x_api import poll_mentions
+from replyflow.ingest.x_mentions import poll_mentions
 
 pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parents[1] / "data" / "x_api"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from replyflow.kafka import broker
 from replyflow.kafka.topics import describe_topics, end_offsets, ensure_topics
-from replyflow.services import free_port
+from replyflow.ops.background import free_port
 
 pytestmark = pytest.mark.integration
 

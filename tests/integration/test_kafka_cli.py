@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from replyflow.cli import app
 from replyflow.kafka import broker
-from replyflow.services import free_port
+from replyflow.ops.background import free_port
 
 pytestmark = pytest.mark.integration
 

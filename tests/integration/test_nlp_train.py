@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from replyflow.core.labels import SENTIMENT_CLASSES, TOPIC_CLASSES
 from replyflow.nlp.encoder import ENCODER_SHA256
-from replyflow.settings import SENTIMENT_CLASSES, TOPIC_CLASSES
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from replyflow.services import free_port, wait_for_health
+from replyflow.ops.background import free_port, wait_for_health
 from tests.fixtures.reply import enriched_tweet
 
 pytestmark = pytest.mark.integration
@@ -79,12 +79,12 @@ def test_cli_serve_with_sender(tmp_path: Path) -> None:
 
 def test_app_on_postgresql(settings, fresh_postgres_url) -> None:
     """The same app and API on PostgreSQL (by URL): batch, duplicates, threads, PATCH."""
-    from replyflow.reply.app import create_app
+    from replyflow.app import create_app
 
     pg = settings.model_copy(update={"database_url": fresh_postgres_url})
     app = create_app(pg)
     try:
-        assert app.extensions["replyflow"].store.engine.dialect.name == "postgresql"
+        assert app.extensions["replyflow"].store.db.dialect == "postgresql"
         headers = {"Authorization": f"Bearer {settings.secret('api_token')}"}
         tweets = [enriched_tweet(tweet_id=str(3000 + i)) for i in range(5)]
         client = app.test_client()

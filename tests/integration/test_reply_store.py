@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from replyflow.reply.models import OutboxEntry, Ticket, Tweet
-from replyflow.reply.policy import decide
-from replyflow.reply.schemas import EnrichedTweet
+from replyflow.core.contracts import EnrichedTweet
+from replyflow.core.policy import PolicyConfig, decide
+from replyflow.reply.queries import TicketFilter
 from replyflow.reply.store import Store
+from replyflow.reply.tables import OutboxEntry, Ticket, Tweet
 from tests.fixtures.reply import enriched_tweet
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,7 @@ def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
         url = f"sqlite:///{tmp_path / 'store.db'}"
     else:
         url = request.getfixturevalue("fresh_postgres_url")
-    st = Store(url, signature="^RF", min_topic_confidence=0.5)
+    st = Store(url, PolicyConfig(reply_min_topic_confidence=0.5), signature="^RF")
     st.create_all()
     yield st
     st.dispose()
@@ -40,11 +41,11 @@ def record(**kw: Any) -> dict[str, Any]:
 
 def ingest(store: Store, settings, **kw: Any):
     rec = record(**kw)
-    return store.ingest(rec, decide(rec, settings))
+    return store.intake.ingest(rec, decide(rec, settings))
 
 
 def counts(store: Store) -> tuple[int, int, int]:
-    with store.read() as s:
+    with store.db.read() as s:
         return (
             s.scalar(select(func.count(Tweet.id))),
             s.scalar(select(func.count(Ticket.id))),
@@ -82,18 +83,18 @@ def test_conversation_reuses_open_ticket_without_second_reply(store, settings) -
     third = ingest(store, settings, tweet_id="12", conversation_id="10", sentiment="positive")
     assert third.ticket_id == first.ticket_id and not third.decision.needs_reply
     assert counts(store) == (3, 1, 1)
-    detail = store.get_ticket(first.ticket_id)
+    detail = store.tickets.get_ticket(first.ticket_id)
     assert [t["tweet_id"] for t in detail["tweets"]] == ["10", "11", "12"]
 
 
 def test_resolved_ticket_frees_the_conversation(store, settings) -> None:
     first = ingest(store, settings, tweet_id="20", conversation_id="20")
-    store.set_status(first.ticket_id, "resolved")
+    store.tickets.set_status(first.ticket_id, "resolved")
     later = ingest(store, settings, tweet_id="21", conversation_id="20")
     assert later.ticket_id != first.ticket_id and later.reply_queued
     with pytest.raises(ValueError):  # re-opening would make two open tickets
-        store.set_status(first.ticket_id, "open")
-    assert store.set_status(first.ticket_id, "resolved")["status"] == "resolved"
+        store.tickets.set_status(first.ticket_id, "open")
+    assert store.tickets.set_status(first.ticket_id, "resolved")["status"] == "resolved"
 
 
 def test_low_confidence_ticket_has_no_reply_but_a_later_confident_one_does(store, settings) -> None:
@@ -153,14 +154,14 @@ def test_racing_threads_same_conversation_and_same_day(store, settings) -> None:
 
 def test_database_enforces_uniqueness(store, settings) -> None:
     ingest(store, settings, tweet_id="800")
-    with pytest.raises(IntegrityError), store.write() as s:
+    with pytest.raises(IntegrityError), store.db.write() as s:
         s.add(Tweet(tweet_id="800", text="x", author_id="1", author_handle="a", created_at=datetime.now(timezone.utc),
                     conversation_id="800", sentiment="negative", sentiment_score=1.0, needs_reply=False,
                     auto_reply=False, reason="complaint"))
         s.flush()
-    with store.read() as s:
+    with store.db.read() as s:
         ticket = s.scalars(select(Ticket)).one()
-    with pytest.raises(IntegrityError), store.write() as s:
+    with pytest.raises(IntegrityError), store.db.write() as s:
         s.add(Ticket(ticket_id=ticket.ticket_id, conversation_id="x", status="resolved", topic_code="BAG",
                      reason="complaint", first_tweet_id="1"))
         s.flush()
@@ -170,16 +171,16 @@ def test_list_filters_and_stats(store, settings) -> None:
     ingest(store, settings, tweet_id="900", text="lost luggage in Denver")
     ingest(store, settings, tweet_id="901", topic="Seating Preferences", text="middle seat again")
     ingest(store, settings, tweet_id="902", sentiment="neutral", topic="Online Booking", topic_score=0.9, text="how do I book")
-    items, total = store.list_tickets(topic="SEA")
+    items, total = store.tickets.list_tickets(TicketFilter(topic="SEA"))
     assert total == 1 and items[0]["topic"] == "Seating Preferences"
-    assert store.list_tickets(topic="Online Booking")[1] == 1
-    assert store.list_tickets(sentiment="neutral")[1] == 1
-    assert store.list_tickets(q="DENVER")[0][0]["first_tweet_id"] == "900"
-    assert store.list_tickets(status="resolved")[1] == 0
-    page2, total = store.list_tickets(per_page=2, page=2)
+    assert store.tickets.list_tickets(TicketFilter(topic="Online Booking"))[1] == 1
+    assert store.tickets.list_tickets(TicketFilter(sentiment="neutral"))[1] == 1
+    assert store.tickets.list_tickets(TicketFilter(q="DENVER"))[0][0]["first_tweet_id"] == "900"
+    assert store.tickets.list_tickets(TicketFilter(status="resolved"))[1] == 0
+    page2, total = store.tickets.list_tickets(per_page=2, page=2)
     assert total == 3 and len(page2) == 1
-    stats = store.stats()
-    assert stats["tickets"]["total"] == 3 and stats["outbox"]["queued"] == 3
+    stats = store.tickets.stats()
+    assert stats["tickets"]["total"] == 3 and store.outbox.counts()["queued"] == 3
     assert stats["tweets"]["by_sentiment"] == {"negative": 2, "neutral": 1}
 
 
@@ -190,7 +191,7 @@ def test_racing_batches_fall_back_and_stay_idempotent(store, settings) -> None:
 
     def worker(_: int):
         barrier.wait()
-        return store.ingest_many(items)
+        return store.intake.ingest_many(items)
 
     with ThreadPoolExecutor(4) as pool:
         batches = list(pool.map(worker, range(4)))
@@ -201,14 +202,14 @@ def test_racing_batches_fall_back_and_stay_idempotent(store, settings) -> None:
         assert len({r.ticket_id for r in per_tweet}) == 1
     assert counts(store) == (10, 10, 10)
     # duplicates inside one batch behave like sequential calls
-    again = store.ingest_many([items[0], items[0]])
+    again = store.intake.ingest_many([items[0], items[0]])
     assert [r.duplicate for r in again] == [True, True]
 
 
 def test_unsure_topic_files_under_gen_with_generic_reply(store, settings) -> None:
     r = ingest(store, settings, tweet_id="1100", topic="Baggage Issue", topic_score=0.2)
     assert r.ticket_id.startswith("GEN-") and r.reply_queued
-    detail = store.get_ticket(r.ticket_id)
+    detail = store.tickets.get_ticket(r.ticket_id)
     assert detail["topic"] is None and "bag" not in detail["outbox"]["text"].lower()
     assert detail["tweets"][0]["topic"] == "Baggage Issue"  # the model's output is kept on the tweet
 
@@ -231,14 +232,14 @@ def test_batch_fast_path_equals_sequential_ingest(store, settings, tmp_path) -> 
         record(tweet_id="1700", topic="Extra Charges"),
         record(tweet_id="1701", topic="Extra Charges"),
     ]
-    reference = Store(f"sqlite:///{tmp_path / 'reference.db'}", signature="^RF", min_topic_confidence=0.5)
+    reference = Store(f"sqlite:///{tmp_path / 'reference.db'}", PolicyConfig(reply_min_topic_confidence=0.5), signature="^RF")
     reference.create_all()
     try:
         for st in (store, reference):
             for rec in prior:
-                st.ingest(rec, decide(rec, positive))
-        fast = store.ingest_many([(r, decide(r, positive)) for r in batch])
-        slow = [reference.ingest(r, decide(r, positive)) for r in batch]
+                st.intake.ingest(rec, decide(rec, positive))
+        fast = store.intake.ingest_many([(r, decide(r, positive)) for r in batch])
+        slow = [reference.intake.ingest(r, decide(r, positive)) for r in batch]
         assert [r.as_dict() for r in fast] == [r.as_dict() for r in slow]
         assert fast[1].ticket_id == fast[0].ticket_id and not fast[1].reply_queued
         assert fast[2].reply_queued and fast[4].reply_queued and not fast[5].reply_queued
@@ -246,14 +247,14 @@ def test_batch_fast_path_equals_sequential_ingest(store, settings, tmp_path) -> 
         assert (fast[10].ticket_id, fast[11].ticket_id) == ("CHG-20261124-0001", "CHG-20261124-0002")
 
         def snapshot(st: Store):
-            with st.read() as s:
+            with st.db.read() as s:
                 return (sorted(s.execute(select(Ticket.ticket_id, Ticket.status, Ticket.open_conversation_id)).all()),
                         sorted(s.execute(select(OutboxEntry.tweet_id, OutboxEntry.ticket_id, OutboxEntry.text)).all()),
                         sorted(s.execute(select(Tweet.tweet_id, Tweet.ticket_pk.is_(None))).all()))
 
         assert snapshot(store) == snapshot(reference)
         # counters continue correctly after the batch
-        nxt = store.ingest(record(tweet_id="1702", topic="Extra Charges"), decide(record(), positive))
+        nxt = store.intake.ingest(record(tweet_id="1702", topic="Extra Charges"), decide(record(), positive))
         assert nxt.ticket_id == "CHG-20261124-0003"
     finally:
         reference.dispose()

@@ -115,9 +115,9 @@ def test_replay_parquet_replies_and_restart(
 ) -> None:
     from sqlalchemy import create_engine, select
 
+    from replyflow.core.policy import decide
     from replyflow.ingest.replay import replay_file
-    from replyflow.reply.models import OutboxEntry, Ticket, Tweet
-    from replyflow.reply.policy import decide
+    from replyflow.reply.tables import OutboxEntry, Ticket, Tweet
     from replyflow.stream.job import StreamJob, run_stream
 
     base_url, server_settings = reply_server
@@ -189,8 +189,8 @@ def test_malformed_messages_go_to_dlq_and_query_continues(
 ) -> None:
     from confluent_kafka import Producer
 
+    from replyflow.stream.columns import PARSED_SCHEMA  # noqa: F401  (import check of the schema module)
     from replyflow.stream.job import StreamJob
-    from replyflow.stream.schema import PARSED_SCHEMA  # noqa: F401  (import check of the schema module)
     from tests.fixtures.kafka import consume
 
     settings = _stream_settings(kafka_settings, stream_post_replies=False, stream_write_enriched_topic=False)

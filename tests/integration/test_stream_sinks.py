@@ -34,7 +34,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def enriched_rows(ids: list[int], day: str = "2015-02-24") -> pd.DataFrame:
-    from replyflow.stream.schema import ENRICHED_SCHEMA
+    from replyflow.stream.columns import ENRICHED_SCHEMA
 
     rows = []
     for i in ids:
@@ -51,7 +51,7 @@ def enriched_rows(ids: list[int], day: str = "2015-02-24") -> pd.DataFrame:
 
 
 def frame(spark: Any, ids: list[int], day: str = "2015-02-24") -> Any:
-    from replyflow.stream.schema import ENRICHED_SCHEMA
+    from replyflow.stream.columns import ENRICHED_SCHEMA
 
     return spark.createDataFrame(enriched_rows(ids, day), ENRICHED_SCHEMA)
 
@@ -73,7 +73,7 @@ def test_parquet_batch_replay_replaces_instead_of_appending(spark: Any, tmp_path
 
 
 def test_enriched_json_and_reply_rows(spark: Any) -> None:
-    from replyflow.stream.schema import ENRICHED_FIELDS
+    from replyflow.stream.columns import ENRICHED_FIELDS
     from replyflow.stream.sinks import enriched_json, reply_rows
 
     messages = enriched_json(frame(spark, [1, 2])).collect()
@@ -88,8 +88,8 @@ def test_enriched_json_and_reply_rows(spark: Any) -> None:
 
 
 def test_dead_letter_messages_keep_the_original_key(spark: Any) -> None:
+    from replyflow.stream.columns import PARSED_SCHEMA
     from replyflow.stream.enrich import parse_frame
-    from replyflow.stream.schema import PARSED_SCHEMA
     from replyflow.stream.sinks import dead_letter_messages
 
     records = pd.DataFrame({"key": [b"k1", b"k2"], "value": [b"nope", b'{"tweet_id": "1"}'], "topic": "tweets.raw",

@@ -256,7 +256,7 @@ def drain_outbox(settings: Any) -> dict[str, int]:
     try:
         return sender.drain_once()
     finally:
-        sender.store.dispose()
+        sender.outbox.db.dispose()
 
 
 def assert_replies_exactly_once(settings: Any, ids: list[str]) -> dict[str, Any]:
@@ -284,9 +284,8 @@ class _FixedPortServer:
     """The reply service under waitress on a FIXED port, so it can go away and come back."""
 
     def __init__(self, settings: Any, port: int) -> None:
+        from replyflow.app import create_app
         from tests.fixtures.reply import ServerThread
-
-        from replyflow.reply.app import create_app
 
         self.app = create_app(settings)
         self.runner = ServerThread.__new__(ServerThread)
@@ -352,7 +351,7 @@ def test_stream_killed_with_sigkill_and_restarted(kafka_settings: Any, reply_ser
 def private_broker(settings: Any, tmp_path: Path) -> Iterator[Any]:
     """A broker of this test only (own state dir, free ports): stopping it disturbs nobody else."""
     from replyflow.kafka import broker
-    from replyflow.services import free_port
+    from replyflow.ops.background import free_port
 
     port = free_port()
     controller = free_port()
@@ -435,7 +434,7 @@ def test_kafka_broker_restart_while_producing(private_broker: Any, settings: Any
 # --- 3. reply service down for a while -------------------------------------------------------
 def test_reply_service_down_for_a_while(kafka_settings: Any, tmp_path: Path, stream_procs: list[StreamProcess]) -> None:
     from replyflow.ingest.replay import replay_file
-    from replyflow.services import free_port
+    from replyflow.ops.background import free_port
 
     port = free_port()
     settings = kafka_settings.model_copy(update={"api_port": port, "api_url": f"http://127.0.0.1:{port}"})
@@ -489,8 +488,8 @@ def test_x_api_429_then_5xx_then_success(settings: Any) -> None:
     import responses
     import tweepy
 
-    from replyflow.reply.policy import decide
-    from replyflow.reply.schemas import EnrichedTweet
+    from replyflow.core.contracts import EnrichedTweet
+    from replyflow.core.policy import decide
     from replyflow.reply.sender import Sender
     from replyflow.reply.store import Store
     from tests.fixtures.reply import enriched_tweet
@@ -502,7 +501,7 @@ def test_x_api_429_then_5xx_then_success(settings: Any) -> None:
     try:
         for i in range(n):
             rec = EnrichedTweet.model_validate(enriched_tweet(tweet_id=str(9000 + i), conversation_id=str(9000 + i))).to_record()
-            assert store.ingest(rec, decide(rec, settings)).reply_queued
+            assert store.intake.ingest(rec, decide(rec, settings)).reply_queued
 
         created: dict[str, int] = {}  # in_reply_to -> tweets that exist on "X"
         attempts: dict[str, int] = {}
@@ -527,7 +526,7 @@ def test_x_api_429_then_5xx_then_success(settings: Any) -> None:
 
         sleeps: list[float] = []
         client = tweepy.Client(consumer_key="ck", consumer_secret="cs", access_token="at", access_token_secret="ats")
-        sender = Sender(settings.model_copy(update={"dry_run": False, "sender_max_attempts": 5}), client, store=store,
+        sender = Sender(settings.model_copy(update={"dry_run": False, "sender_max_attempts": 5}), client, outbox=store.outbox,
                         sleep=sleeps.append, clock=lambda: now)
         with responses.RequestsMock() as rsps:
             rsps.add_callback(responses.POST, "https://api.twitter.com/2/tweets", callback=fake_x)

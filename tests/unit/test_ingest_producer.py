@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from replyflow.core.contracts import DeadLetter, RawTweet
 from replyflow.ingest.producer import DeliveryError, TweetProducer
-from replyflow.ingest.schema import DeadLetter, RawTweet
 
 TWEET = RawTweet(
     tweet_id="123",

@@ -134,7 +134,11 @@ def test_token_bucket_paces_without_real_sleep() -> None:
     for _ in range(21):
         bucket.acquire()
     assert now[0] == pytest.approx(2.0)  # 21 tokens at 10/s with a burst of 1
-    assert TokenBucket(rate=0, sleep=sleep).acquire() is None
+    waited = len(slept)
+    unlimited = TokenBucket(rate=0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(1000):
+        unlimited.acquire()
+    assert len(slept) == waited and now[0] == pytest.approx(2.0)  # rate 0: never waits
 
 
 def test_replay_missing_file(settings, tmp_path: Path) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from replyflow.core.labels import TOPIC_CLASSES
 from replyflow.nlp.lda import GOLD_MAP, SEED_KEYWORDS, gold_label, rule_label, training_label
-from replyflow.settings import TOPIC_CLASSES
 
 
 def test_gold_map_targets_are_topic_classes() -> None:

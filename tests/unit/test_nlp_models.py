@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from replyflow.core.labels import SENTIMENT_CLASSES, TOPIC_CLASSES
 from replyflow.nlp.encoder import ENCODER_SHA256
 from replyflow.nlp.pipeline import Enricher, get_enricher
 from replyflow.nlp.text import PREPROCESSING_VERSION
-from replyflow.settings import SENTIMENT_CLASSES, TOPIC_CLASSES
 
 KEYS = {"clean_text", "sentiment", "sentiment_score", "topic", "topic_score", "entities"}
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from replyflow.reply.policy import REASONS, Decision, decide
+from replyflow.core.policy import REASONS, Decision, decide
 
 
 def tweet(**kw: Any) -> dict[str, Any]:

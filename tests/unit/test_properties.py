@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from replyflow.ingest.schema import RawTweet, parse_raw
+from replyflow.core.contracts import RawTweet, parse_raw
 from tests.reliability.corpus import valid_raw
 
 FAST = hsettings(max_examples=150, deadline=None)

@@ -35,8 +35,8 @@ def test_health_needs_no_token(reply_client) -> None:
 
 
 def test_generated_token_when_unset(settings, tmp_path, caplog) -> None:
-    from replyflow.reply.app import create_app
-    from replyflow.reply.auth import token_file
+    from replyflow.app import create_app
+    from replyflow.core.tokens import token_file
 
     unset = settings.model_copy(update={"api_token": None})
     with caplog.at_level("WARNING"):
@@ -235,8 +235,8 @@ def test_json_errors_for_404_405(reply_client, auth_headers) -> None:
 
 
 def test_500_is_json_and_hides_details(reply_app, reply_client, auth_headers, monkeypatch) -> None:
-    store = reply_app.extensions["replyflow"].store
-    monkeypatch.setattr(store, "stats", lambda: 1 / 0)
+    service = reply_app.extensions["replyflow"]
+    monkeypatch.setattr(service, "stats", lambda: 1 / 0)
     r = reply_client.get(f"{API}/stats", headers=auth_headers)
     assert r.status_code == 500 and r.json == {"error": {"code": "internal_error", "message": "internal server error"}}
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
+from replyflow.core.labels import TOPIC_CLASSES
 from replyflow.reply.render import COMPLAINT_BODIES, MAX_TWEET_CHARS, render_reply
-from replyflow.settings import TOPIC_CLASSES
 
 
 def test_every_topic_has_a_template() -> None:

@@ -8,15 +8,16 @@ from datetime import timedelta
 
 import pytest
 import responses
-from pydantic import SecretStr
 import tweepy
+from pydantic import SecretStr
 from sqlalchemy import select, update
 
-from replyflow.reply.models import OutboxEntry, utcnow
-from replyflow.reply.policy import decide
-from replyflow.reply.schemas import EnrichedTweet
+from replyflow.core.contracts import EnrichedTweet
+from replyflow.core.policy import decide
+from replyflow.core.times import utcnow
 from replyflow.reply.sender import Sender, run_sender
 from replyflow.reply.store import Store
+from replyflow.reply.tables import OutboxEntry
 from tests.fixtures.reply import enriched_tweet
 
 TWEETS_URL = "https://api.twitter.com/2/tweets"
@@ -39,14 +40,14 @@ def queue(store: Store, settings, n: int = 1) -> list[str]:
     ids = []
     for i in range(n):
         rec = EnrichedTweet.model_validate(enriched_tweet(tweet_id=str(5000 + i))).to_record()
-        result = store.ingest(rec, decide(rec, settings))
+        result = store.intake.ingest(rec, decide(rec, settings))
         assert result.reply_queued
         ids.append(result.tweet_id)
     return ids
 
 
 def entry(store: Store, tweet_id: str) -> OutboxEntry:
-    with store.read() as s:
+    with store.db.read() as s:
         return s.scalars(select(OutboxEntry).where(OutboxEntry.tweet_id == tweet_id)).one()
 
 
@@ -61,14 +62,14 @@ def live(settings, store):
     sleeps = Sleeps()
     client = tweepy.Client(consumer_key="ck", consumer_secret="cs", access_token="at", access_token_secret="ats")
     sender = Sender(settings.model_copy(update={"dry_run": False, "sender_max_attempts": 4}), client,
-                    store=store, sleep=sleeps, clock=lambda: NOW)
+                    outbox=store.outbox, sleep=sleeps, clock=lambda: NOW)
     return sender, sleeps
 
 
 def test_dry_run_marks_sent_without_posting(settings, store) -> None:
     (tid,) = queue(store, settings)
     with responses.RequestsMock() as rsps:  # any HTTP call would fail the test
-        counts = Sender(settings, store=store).drain_once()
+        counts = Sender(settings, outbox=store.outbox).drain_once()
         assert len(rsps.calls) == 0
     assert counts == {"sent": 1, "failed": 0, "skipped": 0}
     e = entry(store, tid)
@@ -154,10 +155,10 @@ def test_400_and_other_403_fail_with_visible_error(settings, store, live) -> Non
 
 def test_claim_is_atomic(settings, store) -> None:
     (tid,) = queue(store, settings)
-    one, two = Sender(settings, store=store), Sender(settings, store=store)
+    one, two = Sender(settings, outbox=store.outbox), Sender(settings, outbox=store.outbox)
     entry_id = entry(store, tid).id
-    assert one.claim(entry_id) is True
-    assert two.claim(entry_id) is False
+    assert one.outbox.claim(entry_id) is True
+    assert two.outbox.claim(entry_id) is False
     assert entry(store, tid).status == "sending"
 
 
@@ -167,7 +168,7 @@ def test_two_senders_never_post_the_same_entry(settings, store) -> None:
     responses.post(TWEETS_URL, json=created("1"), status=201)
     live_settings = settings.model_copy(update={"dry_run": False})
     client = tweepy.Client(consumer_key="ck", consumer_secret="cs", access_token="at", access_token_secret="ats")
-    senders = [Sender(live_settings, client, store=store, sleep=lambda s: None) for _ in range(2)]
+    senders = [Sender(live_settings, client, outbox=store.outbox, sleep=lambda s: None) for _ in range(2)]
     barrier = threading.Barrier(2)
     totals = []
 
@@ -188,9 +189,9 @@ def test_two_senders_never_post_the_same_entry(settings, store) -> None:
 def test_crash_mid_send_is_not_reposted(settings, store) -> None:
     """At-most-once: an entry left in 'sending' by a dead sender is failed, never re-posted."""
     stale, fresh = queue(store, settings, 2)
-    sender = Sender(settings, store=store)
-    assert sender.claim(entry(store, stale).id) and sender.claim(entry(store, fresh).id)
-    with store.write() as s:
+    sender = Sender(settings, outbox=store.outbox)
+    assert sender.outbox.claim(entry(store, stale).id) and sender.outbox.claim(entry(store, fresh).id)
+    with store.db.write() as s:
         s.execute(update(OutboxEntry).where(OutboxEntry.tweet_id == stale)
                   .values(claimed_at=utcnow() - timedelta(hours=1)))
     assert sender.recover_stale() == 1
@@ -208,23 +209,23 @@ def test_live_mode_without_credentials_refuses(settings) -> None:
 def test_run_sender_once(settings, store) -> None:
     queue(store, settings, 3)
     assert run_sender(settings, once=True) == {"sent": 3, "failed": 0, "skipped": 0}
-    assert store.outbox_counts()["sent"] == 3
+    assert store.outbox.counts()["sent"] == 3
 
 
 def test_run_forever_stops(settings, store) -> None:
     queue(store, settings, 2)
     stop, wake = threading.Event(), threading.Event()
-    sender = Sender(settings.model_copy(update={"sender_poll_seconds": 0.05}), store=store)
+    sender = Sender(settings.model_copy(update={"sender_poll_seconds": 0.05}), outbox=store.outbox)
     thread = threading.Thread(target=sender.run_forever, kwargs={"stop": stop, "wakeup": wake})
     thread.start()
     for _ in range(100):
-        if store.outbox_counts()["sent"] == 2:
+        if store.outbox.counts()["sent"] == 2:
             break
         threading.Event().wait(0.05)
     stop.set()
     wake.set()
     thread.join(5)
-    assert not thread.is_alive() and store.outbox_counts()["sent"] == 2
+    assert not thread.is_alive() and store.outbox.counts()["sent"] == 2
 
 
 @responses.activate
@@ -235,6 +236,6 @@ def test_x_api_base_url_redirects_tweepy(settings, store) -> None:
     live_settings = settings.model_copy(update={
         "dry_run": False, "x_api_base_url": "http://127.0.0.1:9",
         **{k: SecretStr(k) for k in ("x_api_key", "x_api_secret", "x_access_token", "x_access_token_secret")}})
-    assert Sender(live_settings, store=store).drain_once()["sent"] == 1
+    assert Sender(live_settings, outbox=store.outbox).drain_once()["sent"] == 1
     assert responses.calls[0].request.url == "http://127.0.0.1:9/2/tweets"
     assert entry(store, tid).posted_tweet_id == "55"

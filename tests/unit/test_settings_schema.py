@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from replyflow.ingest.schema import RawTweet, parse_raw
+from replyflow.core.contracts import RawTweet, parse_raw
 
 
 def _valid() -> dict:
@@ -82,7 +82,7 @@ def test_settings_round_trip_through_child_environment(settings, monkeypatch):
 
 def test_dead_letter_caps_huge_payloads_for_every_writer():
     """A near-1 MB bad input must not make a dead letter too large for Kafka (a poison message)."""
-    from replyflow.ingest.schema import MAX_DLQ_PAYLOAD_CHARS, DeadLetter
+    from replyflow.core.contracts import MAX_DLQ_PAYLOAD_CHARS, DeadLetter
 
     letter = DeadLetter(reason="not JSON", stage="stream-parse", payload='"' * 600_000)
     assert len(letter.payload) == MAX_DLQ_PAYLOAD_CHARS

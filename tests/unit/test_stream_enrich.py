@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
+import pickle
 from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from replyflow.reply.policy import Decision
+from replyflow.core.policy import Decision, PolicyConfig
+from replyflow.stream.columns import DLQ_COLUMN, ENRICHED_SCHEMA, PARSED_SCHEMA
 from replyflow.stream.enrich import (
     EnrichPartitions,
-    PolicyConfig,
     dead_letter_json,
     enrich_frame,
     parse_frame,
     parse_record,
 )
-from replyflow.stream.schema import DLQ_COLUMN, ENRICHED_SCHEMA, PARSED_SCHEMA
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -107,7 +107,7 @@ def test_parse_frame_keeps_every_record_and_builds_dead_letters() -> None:
 
 
 def test_dead_letter_json_is_a_deadletter() -> None:
-    from replyflow.ingest.schema import DeadLetter
+    from replyflow.core.contracts import DeadLetter
 
     letter = DeadLetter.model_validate_json(dead_letter_json("bad", b"\xffx", "t", 2, 7, NOW))
     assert letter.reason == "bad" and letter.payload == "\ufffdx" and letter.source_offset == 7
@@ -165,21 +165,29 @@ def test_enrich_frame_rejects_mismatched_model_output() -> None:
 
 def test_enrich_partitions_loads_model_once_and_chunks() -> None:
     enricher = FakeEnricher()
-    loads: list[str] = []
+    loads: list[tuple[str, str | None]] = []
 
-    def loader(models_dir: str) -> FakeEnricher:
-        loads.append(models_dir)
+    def loader(models_dir: str, encoder_dir: str | None) -> FakeEnricher:
+        loads.append((models_dir, encoder_dir))
         return enricher
 
-    fn = EnrichPartitions("/models", PolicyConfig(), loader=loader, chunk_size=2)
+    fn = EnrichPartitions("/models", PolicyConfig(), encoder_dir="/encoder", loader=loader, chunk_size=2)
     frames = list(fn(iter([_valid_frame(3), _valid_frame(2)])))
-    assert loads == ["/models"]
+    assert loads == [("/models", "/encoder")]
     assert enricher.calls == [2, 1, 2]
     assert sum(len(f) for f in frames) == 5
 
 
+def test_enrich_partitions_carries_what_workers_need(settings: Any) -> None:
+    """Spark pickles the object to its workers: models, encoder folder and policy travel inside it."""
+    fn = EnrichPartitions("/models", PolicyConfig.from_settings(settings), encoder_dir="/encoder")
+    back = pickle.loads(pickle.dumps(fn))
+    assert (back.models_dir, back.encoder_dir, back.policy) == ("/models", "/encoder", fn.policy)
+    assert "test-token" not in pickle.dumps(fn).decode("latin-1")  # no secrets travel
+
+
 def test_policy_config_from_settings(settings: Any) -> None:
     policy = PolicyConfig.from_settings(settings)
-    assert policy.our_handles == settings.our_handles
+    assert policy.our_handles == tuple(settings.our_handles)
     assert policy.reply_min_topic_confidence == settings.reply_min_topic_confidence
     assert not hasattr(policy, "api_token")

@@ -97,7 +97,7 @@ def test_from_settings(settings: Any) -> None:
 
 
 def test_api_token_from_settings_or_token_file(settings: Any) -> None:
-    from replyflow.reply.auth import token_file
+    from replyflow.core.tokens import token_file
     from replyflow.stream.replies import api_token
 
     assert api_token(settings) == "test-token-123456"

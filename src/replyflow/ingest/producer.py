@@ -18,7 +18,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from replyflow.ingest.schema import DeadLetter, RawTweet
+from replyflow.core.contracts import DeadLetter, RawTweet
 from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ Two input formats:
   (``data/airline_tweets_sentiment.csv``): ``tweet_id``, ``text``, ``name`` (the handle) and
   ``tweet_created`` (``2015-02-24 11:35:52 -0800``) are used; see :func:`csv_row_to_tweet`.
 * JSONL (``.jsonl``/``.ndjson``/``.json``): one raw-tweet message (the ``tweets.raw`` wire
-  format) per line, validated with :func:`replyflow.ingest.schema.parse_raw`.
+  format) per line, validated with :func:`replyflow.core.contracts.parse_raw`.
 
 Every row that fails validation goes to the DLQ with its line number and the reason; nothing
 is dropped silently.  A tweet id seen earlier in the same file is skipped and counted
@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import itertools
 import json
 import logging
 import sys
@@ -30,13 +31,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from replyflow.core.contracts import RawTweet, describe_error, parse_raw
 from replyflow.ingest.producer import TweetProducer
-from replyflow.ingest.schema import RawTweet, describe_error, parse_raw
 from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
 STAGE = "ingest-replay"
+
+
+class ReplayFileError(ValueError):
+    """The replay file as a whole is unusable (not the dataset's columns): nothing was published."""
 CSV_REQUIRED = ("tweet_id", "text", "name", "tweet_created")
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 
@@ -121,7 +126,10 @@ def _iter_csv(path: Path) -> Iterator[Item]:
         reader = csv.DictReader(handle)
         absent = [c for c in CSV_REQUIRED if c not in (reader.fieldnames or [])]
         if absent:
-            raise ValueError(f"{path}: not a dataset CSV, header lacks {absent} (has {reader.fieldnames})")
+            raise ReplayFileError(
+                f"{path}: not a dataset CSV: the header lacks {', '.join(absent)} (it has {', '.join(reader.fieldnames or [])}); "
+                "replay a CSV with the columns of data/airline_tweets_sentiment.csv, or JSONL of raw tweets (.jsonl)"
+            )
         for index, row in enumerate(reader, start=1):
             where = f"{path.name} row {index} (line {reader.line_num})"
             payload = json.dumps(row, ensure_ascii=False)
@@ -226,6 +234,8 @@ def replay_file(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"replay file not found: {path}")
+    items = iter_file(path)
+    first = next(items, None)  # a file that is unusable as a whole fails here, before Kafka is touched
     bucket = TokenBucket(rate, sleep=sleep)
     stats = ReplayStats()
     seen: set[str] = set()
@@ -249,7 +259,7 @@ def replay_file(
         # our own producer is flushed on the way out (before the bar stops), also on an error or
         # Ctrl-C: nothing already queued is lost
         prod = producer if producer is not None else stack.enter_context(TweetProducer(settings))
-        for where, payload, tweet, error in iter_file(path):
+        for where, payload, tweet, error in itertools.chain([first] if first else [], items):
             if limit is not None and stats.rows >= limit:
                 break
             stats.rows += 1

@@ -16,7 +16,6 @@ import contextlib
 import fcntl
 import hashlib
 import logging
-import os
 import shutil
 import signal
 import socket
@@ -26,7 +25,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from replyflow.procs import live_pid, reap
+from replyflow.core.procs import live_pid, stop_process
+from replyflow.core.waiting import WaitTimeout, wait_until
 from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -322,21 +322,23 @@ def start(settings: Settings, timeout: float = 60.0, die_with_parent: bool = Fal
     else:
         proc = None
         log.info("Kafka broker already running (pid %d); waiting until it answers", pid)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         if proc is not None and proc.poll() is not None:
             _pidfile(settings).unlink(missing_ok=True)
             raise BrokerError(f"Kafka broker exited with code {proc.returncode} during start-up.\n{_log_tail(settings)}")
         if proc is None and _running_pid(settings) is None:
             raise BrokerError(f"Kafka broker pid {pid} vanished during start-up.\n{_log_tail(settings)}")
-        if broker_answers(settings, timeout=1.0):
-            log.info("Kafka broker answers on %s", settings.bootstrap_servers)
-            return
-        time.sleep(0.25)
-    raise BrokerError(
-        f"Kafka broker pid {pid} did not answer on {settings.bootstrap_servers} within {timeout:.0f} s; "
-        f"see {settings.logs_dir / 'kafka-server.log'}\n{_log_tail(settings)}"
-    )
+        return broker_answers(settings, timeout=1.0)
+
+    try:
+        wait_until(answers, timeout, interval=0.25, what="the Kafka broker to answer")
+    except WaitTimeout:
+        raise BrokerError(
+            f"Kafka broker pid {pid} did not answer on {settings.bootstrap_servers} within {timeout:.0f} s; "
+            f"see {settings.logs_dir / 'kafka-server.log'}\n{_log_tail(settings)}"
+        ) from None
+    log.info("Kafka broker answers on %s", settings.bootstrap_servers)
 
 
 def stop(settings: Settings, timeout: float = 30.0) -> bool:
@@ -353,22 +355,7 @@ def stop(settings: Settings, timeout: float = 30.0) -> bool:
         log.info("No replyflow Kafka broker is running (state in %s)", settings.kafka_data_dir)
         return False
     log.info("Stopping Kafka broker pid %d", pid)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _running_pid(settings) == pid:
-        reap(pid)
-        time.sleep(0.2)
-    if _running_pid(settings) == pid:
-        log.warning("Kafka broker pid %d ignored SIGTERM for %.0f s; killing it", pid, timeout)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        for _ in range(50):
-            reap(pid)
-            if _running_pid(settings) != pid:
-                break
-            time.sleep(0.1)
-    reap(pid)
+    stop_process(pid, lambda: _running_pid(settings) == pid, timeout, name="Kafka broker")
     _pidfile(settings).unlink(missing_ok=True)
     log.info("Kafka broker stopped")
     return True

@@ -8,12 +8,12 @@ local broker and a typo in a topic name fails loudly instead of creating a new t
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from replyflow.core.waiting import WaitTimeout, wait_until
 from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,10 +61,9 @@ def ensure_topics(settings: Settings, topics: list[str] | None = None, timeout: 
 
 
 def _wait_for_leaders(admin: AdminClient, names: list[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    def pending() -> list[str]:
         metadata = admin.list_topics(timeout=timeout)
-        pending = [
+        return [
             n
             for n in names
             if n not in metadata.topics
@@ -72,11 +71,11 @@ def _wait_for_leaders(admin: AdminClient, names: list[str], timeout: float) -> N
             or not metadata.topics[n].partitions
             or any(p.leader < 0 for p in metadata.topics[n].partitions.values())
         ]
-        if not pending:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topics without leaders after {timeout:.0f} s: {pending}")
-        time.sleep(0.1)
+
+    try:
+        wait_until(lambda: not pending(), timeout, interval=0.1, what="topic leaders")
+    except WaitTimeout:
+        raise TimeoutError(f"topics without leaders after {timeout:.0f} s: {pending()}") from None
 
 
 def _consumer(settings: Settings) -> Consumer:

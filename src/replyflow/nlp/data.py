@@ -8,17 +8,16 @@ splitting; otherwise the same text could sit in train and test.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from replyflow.core.files import file_sha256
 from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,15 +26,6 @@ SENTIMENT_FILE = "airline_tweets_sentiment.csv"
 SPLIT_FILE = Path("splits") / "split.csv"
 SPLIT_MANIFEST = Path("splits") / "split_manifest.json"
 FRACTIONS = {"train": 0.70, "validation": 0.15, "test": 0.15}
-
-
-def file_sha256(path: Path) -> str:
-    """Hash of the raw data file, stored in manifests so a model can be traced to its data."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def normalize_for_dedup(text: str) -> str:
@@ -129,7 +119,8 @@ def load_features(settings: Settings, df: pd.DataFrame) -> np.ndarray:
     ``state_dir/cache`` per data hash, encoder and preprocessing version: encoding the 14k
     tweets takes ~1.5 min on 2 cores and training and evaluation both need it.  float16
     halves the cache (~0.5 GB) and is far below the heads' noise."""
-    from tqdm import tqdm
+    from rich.console import Console
+    from rich.progress import track
 
     from replyflow.nlp.encoder import get_encoder
     from replyflow.nlp.text import PREPROCESSING_VERSION, encoder_texts
@@ -146,7 +137,7 @@ def load_features(settings: Settings, df: pd.DataFrame) -> np.ndarray:
     texts = encoder_texts(df["text"].fillna("").tolist())
     out = np.zeros((len(texts), encoder.max_len, encoder.describe()["hidden"]), dtype=np.float16)
     step = 256
-    for i in tqdm(range(0, len(texts), step), desc="encoding tweets", unit="batch", file=sys.stderr):
+    for i in track(range(0, len(texts), step), description="encoding tweets", console=Console(stderr=True)):
         out[i : i + step] = encoder.encode(texts[i : i + step], batch_size=32)[0]
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, tweet_id=ids.astype(str), hidden=out)

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from replyflow.core.files import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,9 @@ def default_encoder_dir() -> Path | None:
 
 
 def resolve_encoder_dir(configured: Path | None = None) -> Path:
-    """``configured`` if given, else ``REPLYFLOW_ENCODER_DIR`` (how Spark's Python workers, which get no
-    Settings, learn the setting), else the installed package's folder; a clear error when none has the files."""
-    env = os.environ.get("REPLYFLOW_ENCODER_DIR")
-    path = configured or (Path(env).expanduser() if env else None) or default_encoder_dir()
+    """``configured`` (the ``encoder_dir`` setting) if given, else the installed package's folder;
+    a clear error when neither has the files."""
+    path = configured or default_encoder_dir()
     if path is None or not (path / WEIGHTS_FILE).exists() or not (path / TOKENIZER_FILE).exists():
         raise FileNotFoundError(
             f"pretrained encoder files ({WEIGHTS_FILE}, {TOKENIZER_FILE}) not found in {path}: run "
@@ -178,8 +178,7 @@ class TextEncoder:
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
-        from replyflow.nlp.data import file_sha256
-        from replyflow.nlp.models import session_options
+        from replyflow.nlp.heads import session_options
 
         path = resolve_encoder_dir(encoder_dir)
         digest = file_sha256(path / WEIGHTS_FILE)

@@ -30,10 +30,11 @@ from sklearn.metrics import (
     f1_score,
 )
 
+from replyflow.core.labels import SENTIMENT_CLASSES, TOPIC_CLASSES
 from replyflow.nlp.data import data_hash, load_clean_split, load_features
 from replyflow.nlp.lda import GOLD_MAP, gold_label
 from replyflow.nlp.text import sentiment_texts
-from replyflow.settings import SENTIMENT_CLASSES, TOPIC_CLASSES, Settings
+from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from replyflow.settings import TOPIC_CLASSES
+from replyflow.core.labels import TOPIC_CLASSES
 
 log = logging.getLogger(__name__)
 

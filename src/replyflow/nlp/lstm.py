@@ -1,7 +1,7 @@
 """Keras BiLSTM classifier heads over the frozen pretrained encoder: build, fit (early stopping
 on validation macro-F1), export to ONNX, write the manifest.  Training only: serving never
 imports this module (it would pull in TensorFlow); it loads the ONNX file with
-``replyflow.nlp.models``.
+``replyflow.nlp.heads``.
 
 The input is the encoder's last hidden state per word piece (``nlp/encoder.py``), computed
 for the data set with the same onnxruntime graph serving runs, so the heads train on
@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
 from replyflow.nlp.encoder import HIDDEN, MAX_LEN
-from replyflow.nlp.models import MANIFEST, ONNX_FILE, file_hash8
+from replyflow.nlp.heads import MANIFEST, ONNX_FILE, file_hash8
 from replyflow.nlp.text import PREPROCESSING_VERSION
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from replyflow.nlp.encoder import TextEncoder, get_encoder
-from replyflow.nlp.models import OnnxClassifier
+from replyflow.nlp.heads import OnnxClassifier
 from replyflow.nlp.ner import extract_entities_batch
 from replyflow.nlp.text import PREPROCESSING_VERSION, clean_texts, encoder_texts
 
@@ -54,7 +54,7 @@ class Enricher:
     @classmethod
     def load(cls, models_dir: Path, batch_size: int = 256, encoder_dir: Path | None = None) -> "Enricher":
         """Load ``models_dir/sentiment`` and ``models_dir/topic`` (ONNX + manifest) and the encoder
-        (``encoder_dir``, else ``REPLYFLOW_ENCODER_DIR``, else the installed package; one per process)."""
+        (``encoder_dir``, else the installed package; one per process)."""
         models_dir = Path(models_dir)
         enricher = cls(
             OnnxClassifier.load(models_dir / "sentiment"),
@@ -103,14 +103,18 @@ class Enricher:
         ]
 
 
-_cache: dict[Path, Enricher] = {}
+_cache: dict[tuple[Path, Path | None], Enricher] = {}
 _cache_lock = threading.Lock()
 
 
-def get_enricher(models_dir: Path) -> Enricher:
-    """Process-level cache: the models are loaded once per Python worker and reused."""
-    key = Path(models_dir).resolve()
+def get_enricher(models_dir: Path, encoder_dir: Path | None = None) -> Enricher:
+    """Process-level cache: the models are loaded once per Python worker and reused.
+
+    ``encoder_dir`` is the encoder folder the caller was configured with (None: the installed
+    package); Spark workers get it inside the job's picklable enrich function, not from the
+    environment."""
+    key = (Path(models_dir).resolve(), Path(encoder_dir).resolve() if encoder_dir else None)
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = Enricher.load(key)
+            _cache[key] = Enricher.load(key[0], encoder_dir=key[1])
         return _cache[key]

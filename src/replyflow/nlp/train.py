@@ -9,15 +9,17 @@ Deterministic given ``settings.seed`` up to TensorFlow CPU non-determinism in th
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+from rich.console import Console
+from rich.progress import track
 
-from replyflow.nlp.data import SPLIT_FILE, data_hash, file_sha256, load_clean_split, make_split
-from replyflow.settings import SENTIMENT_CLASSES, TOPIC_CLASSES, Settings
+from replyflow.core.files import file_sha256
+from replyflow.core.labels import SENTIMENT_CLASSES, TOPIC_CLASSES
+from replyflow.nlp.data import SPLIT_FILE, data_hash, load_clean_split, make_split
+from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ def train_all(settings: Settings, only: list[str] | None = None, epochs: int = 1
     results: dict[str, Any] = {}
     df: pd.DataFrame | None = None
     feats: np.ndarray | None = None
-    for step in tqdm(steps, desc="replyflow train", unit="step", file=sys.stderr):
+    for step in track(steps, description="replyflow train", console=Console(stderr=True)):
         log.info("training step: %s", step)
         if step == "split":
             results["split"] = len(make_split(settings))

@@ -12,34 +12,12 @@ import hmac
 import logging
 import os
 import secrets
-from pathlib import Path
 
+from replyflow.core.tokens import read_api_token, token_file
 from replyflow.logs import register_secret
 from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def token_file(settings: Settings) -> Path:
-    return settings.state_dir / "run" / "api-token"  # shared with replyflow.services.token_env
-
-
-def read_api_token(settings: Settings) -> str | None:
-    """The API token: from settings, else from :func:`token_file`; None when neither has one.
-
-    Clients of the service (stream job, demo) use this: they never generate a token.
-    """
-    configured = settings.secret("api_token")
-    if configured:
-        register_secret(configured)
-        return configured
-    path = token_file(settings)
-    if path.is_file():
-        token = path.read_text(encoding="utf-8").strip()
-        if token:
-            register_secret(token)
-            return token
-    return None
 
 
 def resolve_api_token(settings: Settings) -> str:

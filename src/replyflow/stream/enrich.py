@@ -5,7 +5,7 @@
 ``pandas.DataFrame`` so they are unit-tested without Spark; the job runs them inside
 ``mapInPandas`` through :func:`parse_partitions` and :class:`EnrichPartitions`.
 
-Why validation happens here, in Python, with :func:`replyflow.ingest.schema.parse_raw`
+Why validation happens here, in Python, with :func:`replyflow.core.contracts.parse_raw`
 rather than with ``from_json``: the producer and the stream then share exactly one
 validator, so a message is valid everywhere or rejected everywhere with the same reason
 (``from_json`` would silently turn a bad field into null instead).
@@ -15,24 +15,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
 
-from replyflow.ingest.schema import DeadLetter, RawTweet, parse_raw
-from replyflow.reply.policy import decide as policy_decide
-from replyflow.stream.schema import DATE_COLUMN, DLQ_COLUMN, ENRICHED_SCHEMA, KAFKA_FIELDS, NLP_FIELDS, PARSED_SCHEMA, RAW_FIELDS
+from replyflow.core.contracts import DeadLetter, RawTweet, parse_raw
+from replyflow.core.policy import PolicyConfig
+from replyflow.core.policy import decide as policy_decide
+from replyflow.stream.columns import DATE_COLUMN, DLQ_COLUMN, ENRICHED_SCHEMA, KAFKA_FIELDS, NLP_FIELDS, PARSED_SCHEMA, RAW_FIELDS
 
 log = logging.getLogger(__name__)
 
 PARSE_STAGE = "stream-parse"
 
 
-class Enricher(Protocol):
-    """What the job needs from :class:`replyflow.nlp.pipeline.Enricher`."""
+class TextEnricher(Protocol):
+    """What the job needs from the NLP stage (:class:`replyflow.nlp.pipeline.Enricher`)."""
 
     model_version: str
 
@@ -114,29 +114,6 @@ def parse_partitions(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 
 
 # --- enrich -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PolicyConfig:
-    """The reply-policy settings, shipped to Spark workers instead of the whole Settings.
-
-    Why not the Settings object itself: it carries secrets (API and X tokens) that have no
-    business in serialized task closures.
-    """
-
-    our_handles: list[str] = field(default_factory=list)
-    reply_min_sentiment_confidence: float = 0.5
-    reply_min_topic_confidence: float = 0.5
-    reply_to_positive: bool = False
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> PolicyConfig:
-        return cls(
-            our_handles=list(settings.our_handles),
-            reply_min_sentiment_confidence=float(settings.reply_min_sentiment_confidence),
-            reply_min_topic_confidence=float(settings.reply_min_topic_confidence),
-            reply_to_positive=bool(settings.reply_to_positive),
-        )
-
-
 DecideFn = Callable[[Mapping[str, Any], Any], Any]
 
 
@@ -157,8 +134,8 @@ def _float_or_none(value: Any) -> float | None:
 
 def enrich_frame(
     tweets: pd.DataFrame,
-    enricher: Enricher,
-    policy: Any,
+    enricher: TextEnricher,
+    policy: PolicyConfig,
     decide: DecideFn = policy_decide,
     now: datetime | None = None,
 ) -> pd.DataFrame:
@@ -194,36 +171,40 @@ def enrich_frame(
     return frame
 
 
-def load_enricher(models_dir: str) -> Enricher:
+def load_enricher(models_dir: str, encoder_dir: str | None = None) -> TextEnricher:
     """The NLP pipeline of this Python process (cached by ``get_enricher``: loaded once per worker)."""
     from replyflow.nlp.pipeline import get_enricher
 
-    return get_enricher(Path(models_dir))
+    return get_enricher(Path(models_dir), Path(encoder_dir) if encoder_dir else None)
 
 
 class EnrichPartitions:
     """``mapInPandas`` function of the enrich step (schema ``ENRICHED_SCHEMA``).
 
     A small picklable object rather than a closure so what travels to the workers is
-    explicit: the models directory, the policy settings and (in tests) a fake loader.
+    explicit: the models and encoder folders, the policy settings and (in tests) a fake loader.
+    Nothing reaches the workers through their environment.
     """
 
     def __init__(
         self,
         models_dir: str,
         policy: PolicyConfig,
-        loader: Callable[[str], Enricher] = load_enricher,
+        *,
+        encoder_dir: str | None = None,
+        loader: Callable[[str, str | None], TextEnricher] = load_enricher,
         decide: DecideFn = policy_decide,
         chunk_size: int = 1000,
     ) -> None:
         self.models_dir = models_dir
+        self.encoder_dir = encoder_dir
         self.policy = policy
         self.loader = loader
         self.decide = decide
         self.chunk_size = chunk_size
 
     def __call__(self, batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        enricher = self.loader(self.models_dir)
+        enricher = self.loader(self.models_dir, self.encoder_dir)
         for tweets in batches:
             for start in range(0, len(tweets), self.chunk_size):
                 chunk = tweets.iloc[start : start + self.chunk_size]

@@ -22,6 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -29,11 +30,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
+from replyflow.core.policy import PolicyConfig
+from replyflow.core.waiting import WaitTimeout, wait_until
 from replyflow.settings import Settings
-from replyflow.stream.enrich import EnrichPartitions, Enricher, PolicyConfig, load_enricher, parse_partitions
+from replyflow.stream.columns import DLQ_COLUMN, ENRICHED_SCHEMA, PARSED_SCHEMA
+from replyflow.stream.enrich import EnrichPartitions, TextEnricher, load_enricher, parse_partitions
 from replyflow.stream.progress import BatchReport, ProgressCallback, StreamTotals
 from replyflow.stream.replies import ReplyClient
-from replyflow.stream.schema import DLQ_COLUMN, ENRICHED_SCHEMA, PARSED_SCHEMA
 from replyflow.stream.session import create_spark
 from replyflow.stream.sinks import dead_letter_messages, enriched_json, reply_rows, write_parquet, write_topic
 
@@ -46,6 +49,17 @@ _STOP_MARKERS = ("StopRequested", "ReplyStopped")
 
 class StopRequested(RuntimeError):
     """Raised by a batch that starts after a stop was requested; it is replayed on restart."""
+
+
+@dataclass(frozen=True)
+class JobClock:
+    """The job's sense of time, injectable so tests drive it instead of waiting.
+
+    ``wall``: UNIX seconds (batch reports); ``monotonic``: durations and idle time; ``sleep``."""
+
+    wall: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
 
 
 # --- the data flow --------------------------------------------------------------------------
@@ -109,6 +123,7 @@ class BatchWriter:
         totals: StreamTotals,
         on_batch: ProgressCallback | None = None,
         stop_event: threading.Event | None = None,
+        clock: JobClock = JobClock(),
     ) -> None:
         self.settings = settings
         self.enrich_fn = enrich_fn
@@ -116,8 +131,9 @@ class BatchWriter:
         self.totals = totals
         self.on_batch = on_batch
         self.stop_event = stop_event or threading.Event()
+        self.clock = clock
         self.busy = threading.Event()
-        self.last_rows_at = time.monotonic()
+        self.last_rows_at = clock.monotonic()
 
     def __call__(self, parsed_batch: DataFrame, batch_id: int) -> None:
         self.busy.set()  # before the check: StreamJob.stop() sets the event, then looks at busy
@@ -130,10 +146,10 @@ class BatchWriter:
             self.busy.clear()
 
     def _run(self, parsed_batch: DataFrame, batch_id: int) -> None:
-        started = time.time()
+        started = self.clock.wall()
         settings = self.settings
         steps: dict[str, float] = {}
-        clock = _StepClock(steps)
+        clock = StepClock(steps, self.clock.monotonic)
         parsed = parsed_batch.persist()
         enriched = None
         posted = None
@@ -142,14 +158,14 @@ class BatchWriter:
                 rows_in = parsed.count()
             if rows_in == 0:
                 return
-            self.last_rows_at = time.monotonic()
+            self.last_rows_at = self.clock.monotonic()
             with clock("enrich"):
                 tweets = balance(parsed.filter(F.col(DLQ_COLUMN).isNull()), rows_in)
                 enriched = enrich(tweets, self.enrich_fn).persist()
                 n_enriched = enriched.count()
             with clock("parquet"):
                 write_parquet(enriched, batch_id, settings.parquet_location)
-            parquet_at = time.time()
+            parquet_at = self.clock.wall()
             if settings.stream_write_enriched_topic and n_enriched:
                 with clock("enriched_topic"):
                     write_topic(enriched_json(enriched), settings.topic_enriched, settings.bootstrap_servers)
@@ -175,10 +191,10 @@ class BatchWriter:
             needs_reply=len(to_reply),
             replies_posted=posted.posted if posted else 0,
             tickets=posted.tickets if posted else 0,
-            duration_s=round(time.time() - started, 3),
+            duration_s=round(self.clock.wall() - started, 3),
             started_at=started,
             parquet_written_at=parquet_at,
-            finished_at=time.time(),
+            finished_at=self.clock.wall(),
             steps_s=steps,
         )
         self.totals.add(report)
@@ -194,19 +210,20 @@ class BatchWriter:
                 log.exception("progress callback failed")
 
 
-class _StepClock:
-    """``with clock("name"):`` adds the block's wall time to ``steps[name]`` (seconds)."""
+class StepClock:
+    """``with clock("name"):`` adds the block's duration to ``steps[name]`` (seconds, from ``now``)."""
 
-    def __init__(self, steps: dict[str, float]) -> None:
+    def __init__(self, steps: dict[str, float], now: Callable[[], float] = time.monotonic) -> None:
         self.steps = steps
+        self.now = now
 
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:
-        began = time.perf_counter()
+        began = self.now()
         try:
             yield
         finally:
-            self.steps[name] = round(self.steps.get(name, 0.0) + time.perf_counter() - began, 3)
+            self.steps[name] = round(self.steps.get(name, 0.0) + self.now() - began, 3)
 
 
 # --- running it -----------------------------------------------------------------------------
@@ -216,6 +233,7 @@ class StreamJob:
     ``on_batch`` receives a :class:`BatchReport` after every batch (live counts for the demo);
     ``totals`` and :attr:`query` (``lastProgress``) can also be polled.  ``enricher_loader``
     exists for tests (a picklable fake); production uses the NLP stage's cached enricher.
+    ``clock`` is injectable so tests drive idle and stop timeouts without waiting.
     """
 
     def __init__(
@@ -223,12 +241,14 @@ class StreamJob:
         settings: Settings,
         spark: SparkSession | None = None,
         on_batch: ProgressCallback | None = None,
-        enricher_loader: Callable[[str], Enricher] = load_enricher,
+        enricher_loader: Callable[[str, str | None], TextEnricher] = load_enricher,
+        clock: JobClock = JobClock(),
     ) -> None:
         self.settings = settings
         self.spark = spark
         self.on_batch = on_batch
         self.enricher_loader = enricher_loader
+        self.clock = clock
         self.totals = StreamTotals()
         self.stop_event = threading.Event()
         self.query: StreamingQuery | None = None
@@ -239,9 +259,12 @@ class StreamJob:
         _ensure_topics(settings)
         if self.spark is None:
             self.spark = create_spark(settings)
-        enrich_fn = EnrichPartitions(str(settings.models_dir), PolicyConfig.from_settings(settings), self.enricher_loader)
+        enrich_fn = EnrichPartitions(
+            str(settings.models_dir), PolicyConfig.from_settings(settings),
+            encoder_dir=str(settings.encoder_dir) if settings.encoder_dir else None, loader=self.enricher_loader,
+        )  # fmt: skip
         replies = ReplyClient.from_settings(settings, self.stop_event) if settings.stream_post_replies else None
-        self._writer = BatchWriter(settings, enrich_fn, replies, self.totals, self.on_batch, self.stop_event)
+        self._writer = BatchWriter(settings, enrich_fn, replies, self.totals, self.on_batch, self.stop_event, self.clock)
         trigger_ms = max(0, int(settings.stream_trigger_seconds * 1000))
         self.query = (
             parse(read_raw(self.spark, settings))
@@ -270,7 +293,7 @@ class StreamJob:
         query = self._require_query()
         assert self._writer is not None
         # Idle time counts from now at the earliest (not from start(): the first trigger can be slow).
-        self._writer.last_rows_at = max(self._writer.last_rows_at, time.monotonic())
+        self._writer.last_rows_at = max(self._writer.last_rows_at, self.clock.monotonic())
         while True:
             try:
                 if query.awaitTermination(poll):
@@ -284,8 +307,8 @@ class StreamJob:
             if until_idle is not None:
                 status = query.status
                 if status.get("isDataAvailable") and status.get("isTriggerActive"):
-                    self._writer.last_rows_at = time.monotonic()
-                if time.monotonic() - self._writer.last_rows_at >= until_idle:
+                    self._writer.last_rows_at = self.clock.monotonic()
+                if self.clock.monotonic() - self._writer.last_rows_at >= until_idle:
                     log.info("No new input for %.0f s: stopping the stream", until_idle)
                     return "idle"
 
@@ -295,13 +318,13 @@ class StreamJob:
         query = self.query
         if query is None or not query.isActive:
             return
-        deadline = time.monotonic() + timeout
+        writer = self._writer
         # New batches refuse to start (StopRequested); wait for the one in flight to finish.
-        while query.isActive and self._writer is not None and self._writer.busy.is_set():
-            if time.monotonic() > deadline:
-                log.warning("Batch still running after %.0f s: interrupting it (it is replayed on restart)", timeout)
-                break
-            time.sleep(0.1)
+        try:
+            wait_until(lambda: not (query.isActive and writer is not None and writer.busy.is_set()), timeout,
+                       interval=0.1, what="the batch in flight to finish", sleep=self.clock.sleep)
+        except WaitTimeout:
+            log.warning("Batch still running after %.0f s: interrupting it (it is replayed on restart)", timeout)
         query.stop()
         log.info("Stream stopped; totals: %s", self.totals.as_dict())
 
@@ -345,7 +368,7 @@ def run_stream(
     *,
     spark: SparkSession | None = None,
     on_batch: ProgressCallback | None = None,
-    enricher_loader: Callable[[str], Enricher] = load_enricher,
+    enricher_loader: Callable[[str, str | None], TextEnricher] = load_enricher,
 ) -> StreamTotals:
     """Run the stream until SIGTERM/SIGINT, or until ``until_idle`` seconds without new input.
 

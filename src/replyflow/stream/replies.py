@@ -21,6 +21,8 @@ from typing import Any
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
+from replyflow.core.tokens import read_api_token, token_file
+
 log = logging.getLogger(__name__)
 
 REPLIES_PATH = "/api/v1/replies"
@@ -63,8 +65,6 @@ def api_token(settings: Any) -> str | None:
     Never generates one (only the service does): a missing token is reported, and the
     service's 401 then stops the query with a clear error.
     """
-    from replyflow.reply.auth import read_api_token, token_file
-
     token = read_api_token(settings)
     if token is None:
         log.warning(

@@ -65,10 +65,6 @@ def create_spark(settings: Settings, app_name: str = "replyflow-stream") -> Spar
     # Python workers must use this interpreter (the venv with replyflow and the models' deps).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    if settings.encoder_dir is not None:
-        # read by nlp.pipeline.Enricher.load in the Python workers (local workers inherit it;
-        # executors elsewhere get it through spark.executorEnv below)
-        os.environ["REPLYFLOW_ENCODER_DIR"] = str(settings.encoder_dir)
     active = SparkSession.getActiveSession()
     if active is not None:
         if "spark-sql-kafka" not in active.sparkContext.getConf().get("spark.jars", ""):
@@ -91,8 +87,6 @@ def create_spark(settings: Settings, app_name: str = "replyflow-stream") -> Spar
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "2000")
         .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
     )
-    if settings.encoder_dir is not None:
-        builder = builder.config("spark.executorEnv.REPLYFLOW_ENCODER_DIR", str(settings.encoder_dir))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     log.info("Spark %s session up (master %s, %d connector jars)", spark.version, settings.spark_master, len(jars))

@@ -19,7 +19,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from replyflow.stream.schema import BATCH_COLUMN, DATE_COLUMN, DLQ_COLUMN, ENRICHED_FIELDS, KAFKA_FIELDS
+from replyflow.stream.columns import BATCH_COLUMN, DATE_COLUMN, DLQ_COLUMN, ENRICHED_FIELDS, KAFKA_FIELDS
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pyspark.sql import types as T
 
-#: Fields of :class:`replyflow.ingest.schema.RawTweet`, in wire order.
+#: Fields of :class:`replyflow.core.contracts.RawTweet`, in wire order.
 RAW_SCHEMA = T.StructType(
     [
         T.StructField("tweet_id", T.StringType()),
@@ -70,7 +70,7 @@ RAW_FIELDS: tuple[str, ...] = tuple(RAW_SCHEMA.fieldNames())
 KAFKA_FIELDS: tuple[str, ...] = tuple(KAFKA_SCHEMA.fieldNames())
 NLP_FIELDS: tuple[str, ...] = tuple(NLP_SCHEMA.fieldNames())
 ENRICHED_FIELDS: tuple[str, ...] = tuple(ROW_SCHEMA.fieldNames())
-#: The DLQ envelope (a :class:`replyflow.ingest.schema.DeadLetter` as JSON) of a rejected message.
+#: The DLQ envelope (a :class:`replyflow.core.contracts.DeadLetter` as JSON) of a rejected message.
 DLQ_COLUMN = "dead_letter"
 #: Partition columns of the parquet dataset (see docs/STREAM.md, "exactly once").
 DATE_COLUMN = "date"

@@ -1,4 +1,4 @@
-"""X API ingestion against simulated X API v2 HTTP responses (``responses``; no network, no waiting)."""
+"""X API ingestion (x_tweets, x_stream, x_mentions) against simulated X API v2 HTTP responses (``responses``; no network, no waiting)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,10 @@ import responses
 import tweepy
 from pydantic import SecretStr
 
-from replyflow.ingest import x_api
-from replyflow.ingest.x_api import (
-    StreamBackoff,
-    XApiConfigError,
-    load_since_id,
-    plan_rule_sync,
-    poll_mentions,
-    rate_limit_wait,
-    run_filtered_stream,
-    x_tweet_to_raw,
-)
+from replyflow.core.xapi import XApiConfigError, rate_limit_wait
+from replyflow.ingest.x_mentions import load_since_id, poll_mentions
+from replyflow.ingest.x_stream import StreamBackoff, _Stream, plan_rule_sync, run_filtered_stream
+from replyflow.ingest.x_tweets import IngestStats, users_by_id, x_tweet_to_raw
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "x_api"
 API = "https://api.twitter.com"
@@ -64,7 +57,7 @@ def x_settings(settings):
 # --- pure conversion ---------------------------------------------------------------------------
 def test_x_tweet_to_raw_maps_every_field() -> None:
     page = _json("mentions_page1.json")
-    users = x_api.users_by_id(page["includes"])
+    users = users_by_id(page["includes"])
     reply = x_tweet_to_raw(page["data"][1], users, "x-mentions")
     assert reply.tweet_id == "1861000000000000002" and reply.author_handle == "X" and reply.author_id == "783214"
     assert reply.conversation_id == "1860999999999999000"
@@ -77,7 +70,7 @@ def test_x_tweet_to_raw_maps_every_field() -> None:
 
 def test_retweets_are_marked_not_dropped() -> None:
     page = _json("mentions_page2.json")
-    rt = x_tweet_to_raw(page["data"][0], x_api.users_by_id(page["includes"]), "x-mentions")
+    rt = x_tweet_to_raw(page["data"][0], users_by_id(page["includes"]), "x-mentions")
     assert rt.is_retweet
 
 
@@ -94,7 +87,7 @@ def test_retweets_are_marked_not_dropped() -> None:
 def test_x_tweet_to_raw_rejects_incomplete_tweets(change: dict[str, Any], reason: str) -> None:
     page = _json("mentions_page1.json")
     with pytest.raises(ValueError, match=reason):
-        x_tweet_to_raw({**page["data"][0], **change}, x_api.users_by_id(page["includes"]), "x-stream")
+        x_tweet_to_raw({**page["data"][0], **change}, users_by_id(page["includes"]), "x-stream")
 
 
 def test_plan_rule_sync() -> None:
@@ -257,7 +250,6 @@ def test_filtered_stream_unauthorized_is_not_retried(x_settings) -> None:
 
 
 def test_stream_messages_that_are_not_json_objects_are_dead_lettered_not_raised() -> None:
-    from replyflow.ingest.x_api import IngestStats, _Stream
 
     producer, stats = FakeProducer(), IngestStats()
     stream = _Stream("bearer-token", producer, stats)  # type: ignore[arg-type]

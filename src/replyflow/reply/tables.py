@@ -14,30 +14,16 @@ processes or a second API instance cannot break them:
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from replyflow.core.times import iso, utcnow
+
 TICKET_STATUSES = ("open", "pending", "resolved")
 OUTBOX_STATUSES = ("queued", "sending", "sent", "failed")
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-def iso(value: datetime | None) -> str | None:
-    value = as_utc(value)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
 class Base(DeclarativeBase):

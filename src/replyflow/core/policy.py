@@ -10,18 +10,43 @@ so it is enforced by the store, not here.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
+
+from replyflow.core.labels import SENTIMENT_CLASSES
 
 
 class PolicySettings(Protocol):
     """The few settings the policy reads (``replyflow.settings.Settings`` has them all)."""
 
-    our_handles: list[str]
+    our_handles: Sequence[str]
     reply_min_sentiment_confidence: float
     reply_min_topic_confidence: float
     reply_to_positive: bool
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The policy's settings as a small value, the one written definition of them.
+
+    Spark workers receive this instead of the whole Settings: that object carries secrets (API
+    and X tokens) that have no business in serialized task closures.
+    """
+
+    our_handles: tuple[str, ...] = ()
+    reply_min_sentiment_confidence: float = 0.5
+    reply_min_topic_confidence: float = 0.5
+    reply_to_positive: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: PolicySettings) -> PolicyConfig:
+        return cls(
+            our_handles=tuple(h.lstrip("@").lower() for h in settings.our_handles),
+            reply_min_sentiment_confidence=float(settings.reply_min_sentiment_confidence),
+            reply_min_topic_confidence=float(settings.reply_min_topic_confidence),
+            reply_to_positive=bool(settings.reply_to_positive),
+        )
 
 
 @dataclass(frozen=True)
@@ -82,10 +107,8 @@ def decide(tweet: Mapping[str, Any], settings: PolicySettings) -> Decision:
 
     sentiment = _text(tweet.get("sentiment")).lower()
     sentiment_score = _score(tweet.get("sentiment_score"))
-    topic = tweet.get("topic")
-    topic_score = _score(tweet.get("topic_score")) if topic else 0.0
 
-    if sentiment not in {"negative", "neutral", "positive"}:
+    if sentiment not in SENTIMENT_CLASSES:
         return Decision(True, False, "low_confidence")
     if sentiment_score < settings.reply_min_sentiment_confidence:
         # We cannot tell a complaint from a compliment: let a human look.
@@ -93,9 +116,21 @@ def decide(tweet: Mapping[str, Any], settings: PolicySettings) -> Decision:
     if sentiment == "negative":
         return Decision(True, True, "complaint")
     if sentiment == "neutral":
-        if topic and topic_score >= settings.reply_min_topic_confidence:
+        if confident_topic(tweet, settings):
             return Decision(True, True, "question")
         return Decision(False, False, "not_support")
     if settings.reply_to_positive:
         return Decision(True, True, "thanks")
     return Decision(False, False, "positive_ignored")
+
+
+def confident_topic(tweet: Mapping[str, Any], settings: PolicySettings) -> str | None:
+    """The tweet's topic if the model is confident enough, else None (ticket code GEN, generic reply).
+
+    A wrong topic in a public reply ("sorry about your bag" to a seat complaint) is worse than
+    a generic one.  The same score parsing as :func:`decide`: missing or garbage is not confident.
+    """
+    topic = tweet.get("topic")
+    if not topic or _score(tweet.get("topic_score")) < settings.reply_min_topic_confidence:
+        return None
+    return str(topic)

@@ -1,9 +1,11 @@
-"""Flask app factory for the reply service and its production server.
+"""The reply service's web application: the app factory and its production server.
 
-``create_app(settings)`` builds everything from the settings it is given (engine,
-tables, token) so tests can create as many isolated apps as they like.
-``serve(settings)`` runs it under waitress, optionally with the outbox sender in a
-background thread of the same process (the default for ``replyflow serve``).
+``create_app(settings)`` composes the two blueprints, the JSON API (:mod:`replyflow.reply.api`)
+and the agent dashboard (:mod:`replyflow.web.dashboard`), over one
+:class:`~replyflow.reply.service.ReplyService` built from the settings it is given, so tests
+can create as many isolated apps as they like.  ``serve(settings)`` runs it under waitress,
+optionally with the outbox sender in a background thread of the same process (the default
+for ``replyflow serve``).  It lives above both blueprints' packages, so neither imports the other.
 """
 
 from __future__ import annotations
@@ -15,20 +17,19 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
+from replyflow.reply.api import bp as api_bp
 from replyflow.reply.auth import resolve_api_token
 from replyflow.reply.errors import json_error
 from replyflow.reply.service import ReplyService
 from replyflow.reply.store import Store
 from replyflow.settings import Settings
+from replyflow.web.dashboard import bp as dashboard_bp
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Flask:
     """Build the reply service: API blueprint at /api/v1, dashboard at /."""
-    from replyflow.reply.api import bp as api_bp
-    from replyflow.web.dashboard import bp as dashboard_bp
-
     app = Flask(__name__)
     # A ticket ID with an encoded slash (/tickets/%2F0) must be "not found", not a 308 redirect to
     # a path with the slashes merged: IDs never contain "/", and API clients should not follow redirects.
@@ -53,7 +54,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         if request.path.startswith("/api/"):
-            return json_error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
+            response, status = json_error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"),
+                                          exc.description or "")
+            for name, value in exc.get_headers():  # e.g. Allow on a 405
+                if name.lower() != "content-type":
+                    response.headers[name] = value
+            return response, status
         return exc
 
     @app.errorhandler(Exception)
@@ -77,7 +83,7 @@ def serve(settings: Settings, with_sender: bool = True) -> None:
     stop = threading.Event()
     thread: threading.Thread | None = None
     if with_sender:
-        sender = Sender(settings, store=svc.store)
+        sender = Sender(settings, outbox=svc.store.outbox)
         thread = threading.Thread(
             target=sender.run_forever, kwargs={"stop": stop, "wakeup": svc.sender_wakeup}, name="outbox-sender", daemon=True
         )

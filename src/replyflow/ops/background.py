@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-from replyflow.procs import live_pid, reap
+from replyflow.core.procs import live_pid, stop_process
+from replyflow.core.waiting import WaitTimeout, wait_until
 from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,25 +91,7 @@ def stop_service(settings: Settings, name: str, timeout: float = 60.0) -> None:
     if pid is None:
         return
     log.info("stopping %s (pid %s)", name, pid)
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        reap(pid)
-        time.sleep(0.2)
-    else:
-        log.warning("%s did not stop in %.0f s; killing it", name, timeout)
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    reap(pid)
+    stop_process(pid, lambda: pid_of(settings, name) == pid, timeout, name=name)
     _pidfile(settings, name).unlink(missing_ok=True)
 
 
@@ -127,18 +108,21 @@ def wait_for_health(url: str, timeout: float = 60.0, process: subprocess.Popen |
 
     RuntimeError after ``timeout`` seconds, or as soon as ``process`` (the server being
     waited for, when the caller started it) has exited: no point waiting for a dead server."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def answers() -> bool:
         try:
             if requests.get(url, timeout=2).ok:
-                return
+                return True
         except requests.RequestException:
             pass
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"the server for {url} exited with code {process.returncode} before answering")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
-        time.sleep(interval)
+        return False
+
+    try:
+        wait_until(answers, timeout, interval=interval, what=f"an answer from {url}")
+    except WaitTimeout:
+        raise RuntimeError(f"{url} did not answer within {timeout:.0f} s") from None
 
 
 def wait_for_api(settings: Settings, timeout: float = 60.0) -> None:

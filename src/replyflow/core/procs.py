@@ -1,0 +1,79 @@
+"""Pidfiles, child processes and stopping them, shared by the Kafka broker and the background services.
+
+A pidfile can outlive its process, and the kernel reuses pids: a pid that is merely alive
+may belong to someone else's process, and signalling its group would hit that process.
+So a pid only counts as ours when ``/proc/<pid>/cmdline`` carries a marker of what we
+started (and the process is not a zombie waiting to be reaped).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from replyflow.core.waiting import WaitTimeout, wait_until
+
+log = logging.getLogger(__name__)
+
+
+def live_pid(pidfile: Path, marker: bytes) -> int | None:
+    """The pid in ``pidfile`` if it names a live, non-zombie process whose command line contains ``marker``."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    if marker not in cmdline:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return None
+    except OSError:
+        return None
+    return pid
+
+
+def reap(pid: int) -> None:
+    """Collect the exit status when ``pid`` is our own child, so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _signal(pid: int, signum: int, group: bool) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if group:
+            os.killpg(pid, signum)
+        else:
+            os.kill(pid, signum)
+
+
+def stop_process(pid: int, alive: Callable[[], bool], timeout: float, *, group: bool = True, name: str = "process") -> bool:
+    """SIGTERM ``pid`` (its whole process group when ``group``), wait up to ``timeout`` s for ``alive()``
+    to turn False, then SIGKILL.  Returns True when it stopped on SIGTERM.
+
+    ``alive`` is the caller's notion of "still our process" (a pidfile check), so a reused pid
+    is never waited for; our own children are reaped while waiting so they do not linger as zombies.
+    """
+
+    def gone() -> bool:
+        reap(pid)
+        return not alive()
+
+    _signal(pid, signal.SIGTERM, group)
+    try:
+        wait_until(gone, timeout, what=f"{name} (pid {pid}) to exit")
+        return True
+    except WaitTimeout:
+        log.warning("%s (pid %d) did not stop within %.0f s of SIGTERM; killing it", name, pid, timeout)
+    _signal(pid, signal.SIGKILL, group)
+    with contextlib.suppress(WaitTimeout):
+        wait_until(gone, 5.0, interval=0.1, what=f"{name} (pid {pid}) to die")
+    return False

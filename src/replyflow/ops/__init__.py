@@ -1,0 +1,1 @@
+"""Operating replyflow: running its services in the background (``replyflow up``/``down``)."""
