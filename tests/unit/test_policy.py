@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from replyflow.core.policy import REASONS, Decision, decide
+from replyflow.core.policy import REASONS, PolicyConfig, decide
 
 
 def tweet(**kw: Any) -> dict[str, Any]:
@@ -43,7 +43,8 @@ CASES = [
 def test_decision_table(settings, overrides, to_positive, needs, auto, reason) -> None:
     s = settings.model_copy(update={"reply_to_positive": to_positive})
     decision = decide(tweet(**overrides), s)
-    assert decision == Decision(needs, auto, reason)
+    assert (decision.needs_reply, decision.auto_reply, decision.reason) == (needs, auto, reason)
+    assert 0.0 < decision.confidence <= 1.0 if auto else decision.confidence == 0.0
     assert decision.reason in REASONS
     assert not (decision.auto_reply and not decision.needs_reply)
 
@@ -55,13 +56,9 @@ def test_thresholds_come_from_settings(settings) -> None:
 
 
 def test_accepts_any_mapping_and_plain_config(settings) -> None:
-    """The Spark job passes a small config object, not Settings, and pandas-like rows."""
-
-    class Cfg:
-        our_handles = ["us"]
-        reply_min_sentiment_confidence = 0.5
-        reply_min_topic_confidence = 0.5
-        reply_to_positive = False
-
-    assert decide(tweet(author_handle="US"), Cfg()).reason == "own_tweet"
-    assert decide(tweet(), Cfg()).as_dict() == {"needs_reply": True, "auto_reply": True, "reason": "complaint"}
+    """The Spark job passes PolicyConfig (no secrets), not Settings, and pandas-like rows."""
+    config = PolicyConfig(our_handles=("us",))
+    assert decide(tweet(author_handle="US"), config).reason == "own_tweet"
+    assert decide(tweet(), config).as_dict() == {"needs_reply": True, "auto_reply": True, "reason": "complaint",
+                                                 "confidence": 0.9}
+    assert decide(tweet(), PolicyConfig.from_settings(settings)) == decide(tweet(), settings)

@@ -56,11 +56,14 @@ class Decision:
     ``needs_reply``: a ticket is created (or the conversation's open ticket reused).
     ``auto_reply``: a public reply is queued in the outbox (only when ``needs_reply``).
     ``reason``: a stable machine-readable word (see :data:`REASONS`), also shown to agents.
+    ``confidence``: how sure the policy is that the automatic public reply is right, in [0, 1]
+    (0 without one); the reply service holds replies below its approval threshold for an agent.
     """
 
     needs_reply: bool
     auto_reply: bool
     reason: str
+    confidence: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,13 +117,13 @@ def decide(tweet: Mapping[str, Any], settings: PolicySettings) -> Decision:
         # We cannot tell a complaint from a compliment: let a human look.
         return Decision(True, False, "low_confidence")
     if sentiment == "negative":
-        return Decision(True, True, "complaint")
+        return Decision(True, True, "complaint", sentiment_score)
     if sentiment == "neutral":
         if confident_topic(tweet, settings):
-            return Decision(True, True, "question")
+            return Decision(True, True, "question", min(sentiment_score, _score(tweet.get("topic_score"))))
         return Decision(False, False, "not_support")
     if settings.reply_to_positive:
-        return Decision(True, True, "thanks")
+        return Decision(True, True, "thanks", sentiment_score)
     return Decision(False, False, "positive_ignored")
 
 
