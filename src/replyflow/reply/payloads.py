@@ -207,6 +207,7 @@ class StoredTweet(BaseModel):
     sentiment_score: float
     topic: Topic | None
     topic_score: float | None
+    needs_reply_score: float | None
     entities: list[Entity]
     model_version: str | None
     processed_at: str | None

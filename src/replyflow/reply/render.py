@@ -24,6 +24,17 @@ COMPLAINT_BODIES: dict[str, str] = {
     "Reservation Issue": "Sorry about the trouble with your reservation. DM us your confirmation code and we'll fix it.",
     "Seating Preferences": "Sorry about your seat. DM us your confirmation code and we'll see what we can do.",
 }
+#: Body sentence per topic for questions and requests (tweets that need a reply but are not negative).
+QUESTION_BODIES: dict[str, str] = {
+    "Baggage Issue": "Happy to help with your bag. DM us your bag tag or confirmation number and we'll check.",
+    "Customer Experience": "Thanks for telling us about your trip. DM us the details and we'll follow up.",
+    "Delay and Customer Service": "Happy to help with your flight. DM us your confirmation code and we'll check on it.",
+    "Extra Charges": "Happy to help with the fees on your booking. DM us your confirmation code and we'll take a look.",
+    "Online Booking": "Happy to help with booking online. DM us what you see on screen and we'll walk you through it.",
+    "Reschedule and Refund": "Happy to help with changing or refunding your trip. DM us your confirmation code.",
+    "Reservation Issue": "Happy to help with your reservation. DM us your confirmation code and we'll check it.",
+    "Seating Preferences": "Happy to help with your seat. DM us your confirmation code and we'll see what's open.",
+}
 GENERAL_COMPLAINT = "Sorry to hear that. Please DM us the details and we'll help."
 QUESTION_BODY = "Thanks for reaching out! DM us the details and we'll get you an answer quickly."
 THANKS_BODY = "Thank you for the kind words! We hope to see you on board again soon."
@@ -44,10 +55,11 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def body_for(reason: str, topic: str | None) -> str:
+    """The body sentence: per topic when ``topic`` is given (the policy's confident topic), else general."""
     if reason == "thanks":
         return THANKS_BODY
     if reason == "question":
-        return QUESTION_BODY
+        return QUESTION_BODIES.get(topic or "", QUESTION_BODY)
     return COMPLAINT_BODIES.get(topic or "", GENERAL_COMPLAINT)
 
 

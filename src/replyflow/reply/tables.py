@@ -94,6 +94,7 @@ class Tweet(Base):
     sentiment_score: Mapped[float] = mapped_column(Float, nullable=False)
     topic: Mapped[str | None] = mapped_column(String(64), index=True)
     topic_score: Mapped[float | None] = mapped_column(Float)
+    needs_reply_score: Mapped[float | None] = mapped_column(Float)
     entities: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     model_version: Mapped[str | None] = mapped_column(String(64))
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -122,6 +123,7 @@ class Tweet(Base):
             "sentiment_score": self.sentiment_score,
             "topic": self.topic,
             "topic_score": self.topic_score,
+            "needs_reply_score": self.needs_reply_score,
             "entities": self.entities or [],
             "model_version": self.model_version,
             "processed_at": iso(self.processed_at),
