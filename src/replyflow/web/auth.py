@@ -68,11 +68,12 @@ def install(app: Flask, settings: Settings) -> None:
     app.session_interface = WorkspaceSessions()
     csrf = CSRFProtect(app)
     csrf.exempt(api_bp)
-    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", headers_enabled=True)
-    limiter.limit(settings.web_login_rate_limit, methods=["POST"])(login)
     app.before_request(_require_login)
     app.after_request(_security_headers)
     app.register_blueprint(bp)
+    # One limiter (and one in-memory count) per app; it wraps this app's login view only.
+    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", headers_enabled=True)
+    app.view_functions["auth.login"] = limiter.limit(settings.web_login_rate_limit, methods=["POST"])(login)
 
 
 def _is_api() -> bool:
