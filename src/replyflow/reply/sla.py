@@ -12,6 +12,7 @@ Figures (per agent, per topic) are aggregated in SQL over the tickets of the las
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,7 +108,8 @@ class SlaFigures:
         """``{"overall": row, "agents": [row], "topics": [row]}`` over tickets created within ``window``.
 
         Each row: ``tickets``, ``answered``, ``first_response_avg`` (s), ``first_response_met`` (share of
-        answered within target), ``resolved``, ``resolution_avg`` (s), ``resolution_met``, ``breached``."""
+        answered within target), ``resolved``, ``resolution_avg`` (s), ``resolution_met``, ``breached``.
+        One scan grouped by (agent, topic); the three views are sums of its groups."""
         fr = _seconds(self.db.dialect, Ticket.first_response_at, Ticket.created_at)
         res = _seconds(self.db.dialect, Ticket.resolved_at, Ticket.created_at)
         fr_target, res_target = targets.first_response.total_seconds(), targets.resolution.total_seconds()
@@ -116,42 +118,42 @@ class SlaFigures:
                         and_(Ticket.first_response_at.is_not(None), fr > fr_target))
         res_breach = or_(and_(Ticket.resolved_at.is_(None), Ticket.created_at < now - targets.resolution),
                          and_(Ticket.resolved_at.is_not(None), res > res_target))
-        columns = [
+        sums = [
             func.count(Ticket.id),
             func.count(Ticket.first_response_at),
-            func.avg(case((Ticket.first_response_at.is_not(None), fr))),
+            func.sum(case((Ticket.first_response_at.is_not(None), fr), else_=0)),
             func.sum(case((and_(Ticket.first_response_at.is_not(None), fr <= fr_target), 1), else_=0)),
             func.count(Ticket.resolved_at),
-            func.avg(case((Ticket.resolved_at.is_not(None), res))),
+            func.sum(case((Ticket.resolved_at.is_not(None), res), else_=0)),
             func.sum(case((and_(Ticket.resolved_at.is_not(None), res <= res_target), 1), else_=0)),
             func.sum(case((or_(fr_breach, res_breach), 1), else_=0)),
         ]
-        since = now - window
         with self.db.read() as session:
-            overall = session.execute(select(*columns).where(Ticket.created_at >= since)).one()
-            agents = session.execute(
-                select(func.coalesce(User.username, ""), *columns).select_from(Ticket)
+            groups = session.execute(
+                select(User.username, Ticket.topic_code, *sums).select_from(Ticket)
                 .outerjoin(User, User.id == Ticket.assignee_id)
-                .where(Ticket.created_at >= since).group_by(User.username)
+                .where(Ticket.created_at >= now - window).group_by(User.username, Ticket.topic_code)
             ).all()
-            topics = session.execute(
-                select(Ticket.topic_code, *columns).where(Ticket.created_at >= since).group_by(Ticket.topic_code)
-            ).all()
+        overall, agents, topics = [0.0] * 8, defaultdict(lambda: [0.0] * 8), defaultdict(lambda: [0.0] * 8)
+        for username, code, *values in groups:
+            for totals in (overall, agents[username or ""], topics[code]):
+                for i, value in enumerate(values):
+                    totals[i] += float(value or 0)
         return {
             "overall": _row("all tickets", overall),
-            "agents": sorted((_row(name or "(unassigned)", rest) for name, *rest in agents), key=lambda r: r["name"]),
-            "topics": sorted((_row(topic_label(code), rest) for code, *rest in topics), key=lambda r: -r["tickets"]),
+            "agents": sorted((_row(name or "(unassigned)", v) for name, v in agents.items()), key=lambda r: r["name"]),
+            "topics": sorted((_row(topic_label(code), v) for code, v in topics.items()), key=lambda r: -r["tickets"]),
         }
 
 
-def _row(name: str, values: Any) -> dict[str, Any]:
-    tickets, answered, fr_avg, fr_met, resolved, res_avg, res_met, breached = (v or 0 for v in values)
+def _row(name: str, totals: list[float]) -> dict[str, Any]:
+    tickets, answered, fr_sum, fr_met, resolved, res_sum, res_met, breached = totals
     return {
         "name": name, "tickets": int(tickets), "answered": int(answered),
-        "first_response_avg": float(fr_avg) if answered else None,
-        "first_response_met": int(fr_met) / int(answered) if answered else None,
+        "first_response_avg": fr_sum / answered if answered else None,
+        "first_response_met": fr_met / answered if answered else None,
         "resolved": int(resolved),
-        "resolution_avg": float(res_avg) if resolved else None,
-        "resolution_met": int(res_met) / int(resolved) if resolved else None,
+        "resolution_avg": res_sum / resolved if resolved else None,
+        "resolution_met": res_met / resolved if resolved else None,
         "breached": int(breached),
     }

@@ -73,8 +73,9 @@ class Ticket(Base):
     replies: Mapped[list[OutboxEntry]] = relationship(back_populates="ticket", order_by="OutboxEntry.id")
 
     __table_args__ = (
-        # The queues of the workspace: open/pending tickets by age, per agent, per reason.
-        Index("ix_tickets_status_created", "status", "created_at"),
+        # The queues of the workspace: open/pending tickets by age (the first-response time makes the
+        # "SLA breached" count an index-only scan), per agent, per reason.
+        Index("ix_tickets_status_created", "status", "created_at", "first_response_at"),
         Index("ix_tickets_assignee_status", "assignee_id", "status", "created_at"),
         Index("ix_tickets_reason_status", "reason", "status", "created_at"),
     )
@@ -168,7 +169,7 @@ class OutboxEntry(Base):
     ticket_pk: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True, nullable=False)
     ticket_id: Mapped[str] = mapped_column(String(32), nullable=False)
     text: Mapped[str] = mapped_column(Text, nullable=False)
-    status: Mapped[str] = mapped_column(String(16), index=True, nullable=False, default="queued")
+    status: Mapped[str] = mapped_column(String(24), index=True, nullable=False, default="queued")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(String(64))
