@@ -21,6 +21,7 @@ from tests.fixtures.reply import enriched_tweet
 from tests.fixtures.workspace import AGENT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# The dry-run sender counts: approved (1), edited (1), the web_wendy reply queued at once (1), the agent's reply (1).
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -52,6 +53,7 @@ def _db(settings: Any) -> Any:
 def test_agent_works_the_queues_in_chromium(reply_server: Any, tmp_path: Path) -> None:
     playwright_api = pytest.importorskip("playwright.sync_api")
     from replyflow.reply.manage import add_user
+    from replyflow.reply.sender import Sender
     from replyflow.reply.tables import OutboxEntry
     from replyflow.reply.worktables import Correction
 
@@ -115,7 +117,7 @@ def test_agent_works_the_queues_in_chromium(reply_server: Any, tmp_path: Path) -
             area = page.locator("article.held", has_text=held_tickets[1]).locator("textarea")
             area.fill("@late_larry no ticket id")
             counter = page.locator("article.held", has_text=held_tickets[1]).locator(".counter")
-            assert f"must stay in the reply" in counter.inner_text()
+            assert "must stay in the reply" in counter.inner_text()
             assert area.evaluate("e => e.validity.valid") is False  # the browser will not submit it
             area.fill(edited)
             assert counter.inner_text().startswith(f"{len(edited)} / 280")
@@ -146,6 +148,13 @@ def test_agent_works_the_queues_in_chromium(reply_server: Any, tmp_path: Path) -
             page.wait_for_selector("#tweet-104 .corrected")
             assert "Seating Preferences" in page.locator("#tweet-104 .corrected").inner_text()
             _shot(page, shots, "ticket")
+            page.select_option("#status-form select[name=status]", "resolved")
+            page.click("#status-form button[type=submit]")
+            page.wait_for_selector("p.flash-ok")
+            assert page.locator("#ticket-status").inner_text() == "resolved"
+
+            # The sender (dry run) posts what the agent approved and wrote: the same outbox, the same sender.
+            assert Sender(settings).drain_once() == {"sent": 4, "failed": 0, "skipped": 0}
 
             # Escaping: the tweet's markup is shown as text, never rendered.
             page.goto(f"{base_url}/tickets/{held_tickets[0]}", wait_until="load")
@@ -154,6 +163,7 @@ def test_agent_works_the_queues_in_chromium(reply_server: Any, tmp_path: Path) -
 
             page.goto(f"{base_url}/sla", wait_until="load")
             assert page.locator("#sla-agents").inner_text().count("alice") == 1
+            assert page.locator("#sla-overall td").nth(2).inner_text() == "4"  # answered: 4 replies sent
             _shot(page, shots, "sla")
             page.goto(f"{base_url}/overview", wait_until="load")
             assert page.locator("svg").count() == 3
@@ -167,11 +177,11 @@ def test_agent_works_the_queues_in_chromium(reply_server: Any, tmp_path: Path) -
             outbox = {(e.ticket_id, e.kind): e for e in session.scalars(select(OutboxEntry)).all()}
             corrections = session.scalars(select(Correction)).all()
         approved, edited_entry, rejected = (outbox[(t, "auto")] for t in held_tickets)
-        assert (approved.status, approved.reviewed_by) == ("queued", "alice")
-        assert (edited_entry.status, edited_entry.text) == ("queued", edited)
+        assert (approved.status, approved.reviewed_by) == ("sent", "alice")
+        assert (edited_entry.status, edited_entry.text) == ("sent", edited)
         assert (rejected.status, rejected.review_note) == ("rejected", "double charge already refunded by phone")
         manual = outbox[(human_ticket, "manual")]
-        assert (manual.status, manual.created_by, manual.text, manual.tweet_id) == ("queued", "alice", reply_text, "104")
+        assert (manual.status, manual.created_by, manual.text, manual.tweet_id) == ("sent", "alice", reply_text, "104")
         assert (human_ticket, "auto") not in outbox
         ((correction),) = corrections
         assert (correction.topic, correction.model_topic, correction.corrected_by) == \

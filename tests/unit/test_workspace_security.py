@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from tests.fixtures.workspace import AGENT, ADMIN, csrf_token, ingest, post_form, sign_in
+from tests.fixtures.workspace import ADMIN, AGENT, csrf_token, ingest, post_form, sign_in
 
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 SCRIPT = "<script>alert(1)</script>"

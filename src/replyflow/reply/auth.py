@@ -14,7 +14,6 @@ import hmac
 import logging
 import os
 import secrets
-
 from pathlib import Path
 
 from replyflow.core.tokens import read_api_token, read_secret_file, token_file
