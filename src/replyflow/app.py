@@ -40,7 +40,6 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
     store.create_all()
     app.extensions["replyflow"] = ReplyService(settings=settings, store=store, api_token=resolve_api_token(settings))
     app.register_blueprint(api_bp)
-    init_web(app, settings)
 
     @app.before_request
     def _reject_nul() -> Any:
@@ -69,6 +68,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
             return json_error(500, "internal_error", "internal server error")
         return "Internal server error", 500
 
+    init_web(app, settings)  # after _reject_nul: its checks (login, CSRF) run on URLs already known to be sane
     return app
 
 

@@ -254,9 +254,11 @@ def test_web_secret_is_generated_once_with_mode_0600(settings: Any) -> None:
     assert resolve_web_secret(configured) == "configured-key-0123456789abcdef"
 
 
-def test_nul_in_a_form_is_refused(agent_client: Any) -> None:
+def test_nul_in_a_form_or_url_is_refused(agent_client: Any, reply_app: Any) -> None:
     r = agent_client.post("/tickets/X/notes", data={"body": "a\x00b", "csrf_token": csrf_token(agent_client, "/")})
     assert r.status_code == 400
+    stranger = reply_app.test_client()  # refused before the login check (PostgreSQL cannot compare NUL)
+    assert stranger.get("/?q=%00").status_code == 400 and stranger.get("/tickets/a%00").status_code == 400
 
 
 @pytest.mark.parametrize("password", ["short", "x\x00" * 10])
