@@ -36,7 +36,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import describe  # noqa: E402
+from machine import describe, load_average  # noqa: E402
 
 from replyflow.ops.background import free_port, wait_for_health  # noqa: E402
 from tests.fixtures.postgres import throwaway_postgres  # noqa: E402
@@ -168,6 +168,7 @@ def run(backend: str, tickets: int, n: int) -> dict[str, Any]:
     with ExitStack() as stack:
         state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-ws-")))
         url = stack.enter_context(throwaway_postgres()) if backend == "postgresql" else f"sqlite:///{state / 'ws.db'}"
+        load = load_average()
         started = time.monotonic()
         ticket = fill(url, tickets)
         load_s = time.monotonic() - started
@@ -178,7 +179,8 @@ def run(backend: str, tickets: int, n: int) -> dict[str, Any]:
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
-    return {"backend": backend, "tickets": tickets, "load_seconds": round(load_s, 1), "pages": rows}
+    return {"backend": backend, "tickets": tickets, "load_seconds": round(load_s, 1), "pages": rows,
+            "load_average_at_start": list(load) if load else None}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -208,6 +210,10 @@ def markdown(result: dict[str, Any]) -> str:
     worst = {b: max((p["p95_ms"] for p in pages.values() if p["target"]), default=0) for b, pages in by_backend.items()}
     lines += ["", "Worst p95 of the target pages: " + ", ".join(f"{b} {v:.1f} ms" for b, v in worst.items()) + ". "
               + "Load time: " + ", ".join(f"{r['backend']} {r['load_seconds']:.0f} s" for r in result["runs"]) + "."]
+    loads = [f"{r['backend']} {r['load_average_at_start'][0]:.1f}" for r in result["runs"] if r.get("load_average_at_start")]
+    if loads:
+        lines += ["", "1-minute load average when each run started: " + ", ".join(loads) + " (on 2 cores: the machine "
+                  "was shared with other jobs, so the SQLite figures especially are noisy and pessimistic)."]
     return "\n".join(lines) + "\n"
 
 
@@ -217,8 +223,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--only", default="sqlite,postgresql")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
+    parser.add_argument("--render", action="store_true", help="only rewrite workspace.md from workspace.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.render:
+        result = json.loads((args.out / "workspace.json").read_text(encoding="utf-8"))
+        (args.out / "workspace.md").write_text(markdown(result), encoding="utf-8")
+        return
     runs = [run(backend, args.tickets, args.requests) for backend in args.only.split(",")]
     result = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "machine": describe(),
               "command": "python bench/bench_workspace.py" + (f" --tickets {args.tickets}" if args.tickets != 100_000 else ""),
