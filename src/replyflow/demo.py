@@ -200,7 +200,7 @@ def _summary(console: Console, settings: Settings, progress: Progress) -> None:
         f"tweets published: {progress.replay_sent} (rejected at ingest: {progress.replay_dlq}); "
         f"enriched: {progress.enriched}; tickets: {progress.tickets}; replies sent (dry run): {progress.sent}\n"
         f"parquet: {settings.parquet_location} ({count_parquet_rows(settings)} rows)\n"
-        f"dashboard: {settings.reply_api_url}/\n"
+        f"dashboard: {settings.reply_api_url}/ (sign in: first `replyflow users add NAME --role admin`)\n"
         f"time to first reply: {first}; total run time: {progress.elapsed():.1f} s\n"
         f"logs: {settings.logs_dir}"
     )

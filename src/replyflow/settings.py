@@ -132,6 +132,32 @@ class Settings(BaseSettings):
         "below it the general body and code GEN. Chosen on validation.")
     reply_to_positive: bool = Field(False, description="Thank positive tweets publicly (else leave them).")
     support_signature: str = Field("^RF", description="Signature appended to every reply.")
+    review_all_replies: bool = Field(
+        False, description="Hold every automatic reply in the workspace's 'needs approval' queue until an agent approves it."
+    )
+    reply_approval_below: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="Hold automatic replies whose policy confidence is below this for an agent's approval (0 = never).",
+    )
+
+    # --- agent workspace ---------------------------------------------------------------
+    web_secret_key: SecretStr | None = Field(
+        None, validation_alias=_alias("web_secret_key"),
+        description="Key that signs the workspace's session cookies; unset = generated once into state_dir/run/web-secret.",
+    )
+    web_cookie_secure: bool = Field(
+        False, description="Always mark the session cookie Secure (set it behind a TLS-terminating proxy); "
+        "it is Secure anyway on HTTPS requests.",
+    )
+    web_session_hours: float = Field(12.0, gt=0, description="A workspace login lasts this long.")
+    web_login_rate_limit: str = Field(
+        "10 per minute", description="Login attempts allowed per client address (Flask-Limiter syntax, in memory per process)."
+    )
+    web_lockout_failures: int = Field(5, ge=1, description="Wrong passwords in a row that lock an account.")
+    web_lockout_minutes: float = Field(15.0, gt=0, description="How long a locked account refuses every login.")
+    sla_first_response_minutes: float = Field(60.0, gt=0, description="SLA target: first reply sent within this time.")
+    sla_resolution_hours: float = Field(24.0, gt=0, description="SLA target: ticket resolved within this time.")
+    sla_window_days: int = Field(30, ge=1, description="The SLA and agreement figures cover tickets of this many days.")
 
     # --- X API -----------------------------------------------------------------------
     x_bearer_token: SecretStr | None = Field(

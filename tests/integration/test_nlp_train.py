@@ -52,11 +52,11 @@ def test_corrections_join_training_only(settings, tmp_path: Path) -> None:
     test_id = split[split["split"] == "test"]["tweet_id"].iloc[0]
     file = _corrections(tmp_path / "c.csv", [
         {"tweet_id": train_id, "text": "corrected", "sentiment": "neutral", "topic": "Seating Preferences",
-         "needs_reply": "1", "corrected_by": "ana", "corrected_at": "2026-11-30T10:00:00Z"},
-        {"tweet_id": test_id, "text": "leak", "sentiment": "positive", "topic": "none", "needs_reply": "0",
+         "needs_reply": "true", "corrected_by": "ana", "corrected_at": "2026-11-30T10:00:00Z"},
+        {"tweet_id": test_id, "text": "leak", "sentiment": "positive", "topic": "", "needs_reply": "false",
          "corrected_by": "ana", "corrected_at": "2026-11-30T10:00:00Z"},
-        {"tweet_id": "999999999999", "text": "a new production tweet", "sentiment": "", "topic": "Baggage Issue",
-         "needs_reply": "1", "corrected_by": "bo", "corrected_at": "2026-11-30T11:00:00Z"},
+        {"tweet_id": "999999999999", "text": "a new production tweet", "sentiment": "", "topic": "",
+         "needs_reply": "false", "corrected_by": "bo", "corrected_at": "2026-11-30T11:00:00Z"},
     ])
     base = training_frame(settings)
     frame = training_frame(settings, file)
@@ -64,8 +64,9 @@ def test_corrections_join_training_only(settings, tmp_path: Path) -> None:
     corrected = frame[frame["tweet_id"] == train_id]
     assert corrected["topic"].tolist() == ["Seating Preferences"] and corrected["split"].tolist() == ["train"]
     assert frame[frame["tweet_id"] == test_id]["topic"].tolist() == base[base["tweet_id"] == test_id]["topic"].tolist()
-    assert frame[frame["tweet_id"] == "999999999999"]["split"].tolist() == ["train"]
+    new = frame[frame["tweet_id"] == "999999999999"]
+    assert new[["split", "topic", "needs_reply"]].values.tolist() == [["train", "none", "0"]]  # empty topic = none
     with pytest.raises(AnnotationError, match="c.csv line 2: topic='Lost bag'"):
         training_frame(settings, _corrections(tmp_path / "c.csv", [
-            {"tweet_id": "1", "text": "x", "sentiment": "", "topic": "Lost bag", "needs_reply": "", "corrected_by": "a",
+            {"tweet_id": "1", "text": "x", "sentiment": "", "topic": "Lost bag", "needs_reply": "true", "corrected_by": "a",
              "corrected_at": ""}]))

@@ -1,7 +1,8 @@
 """Agents' corrections as extra gold training rows (``replyflow train --corrections FILE``).
 
 The agent workspace exports what agents corrected (``replyflow corrections export FILE``: columns
-``tweet_id, text, sentiment, topic, needs_reply, corrected_by, corrected_at``).  Those rows join
+``tweet_id, text, sentiment, topic, needs_reply, corrected_by, corrected_at``; an agent sets all three
+labels; an empty ``topic`` means no support topic, ``needs_reply`` is ``true``/``false``).  Those rows join
 the TRAINING rows only: a correction of a tweet of the validation or test split, or of the 2021
 set, is dropped (and counted in the log), so agents' labels never leak into what the models are
 judged on.  A bad file stops training with an :class:`~replyflow.nlp.annotations.AnnotationError`
@@ -16,11 +17,12 @@ from pathlib import Path
 import pandas as pd
 
 from replyflow.core.labels import SENTIMENT_CLASSES
-from replyflow.nlp.annotations import TOPIC_LABELS, AnnotationError, live_tweet_ids
+from replyflow.nlp.annotations import NO_TOPIC, TOPIC_LABELS, AnnotationError, live_tweet_ids
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("tweet_id", "text", "sentiment", "topic", "needs_reply", "corrected_by", "corrected_at")
+_BOOLEAN = {"true": "1", "false": "0", "1": "1", "0": "0"}
 
 
 def load_corrections(path: Path, held_out: set[str], data_dir: Path) -> pd.DataFrame:
@@ -38,8 +40,8 @@ def load_corrections(path: Path, held_out: set[str], data_dir: Path) -> pd.DataF
             raise AnnotationError(f"{path} line {i}: sentiment={row.sentiment!r} is not one of {', '.join(SENTIMENT_CLASSES)}")
         if row.topic and row.topic not in TOPIC_LABELS:
             raise AnnotationError(f"{path} line {i}: topic={row.topic!r} is not one of {', '.join(TOPIC_LABELS)}")
-        if row.needs_reply and row.needs_reply not in ("0", "1"):
-            raise AnnotationError(f"{path} line {i}: needs_reply={row.needs_reply!r} is not 0 or 1")
+        if row.needs_reply.lower() not in _BOOLEAN:
+            raise AnnotationError(f"{path} line {i}: needs_reply={row.needs_reply!r} is not true or false")
     frame = frame.drop_duplicates("tweet_id", keep="last")
     excluded = frame["tweet_id"].isin(held_out | live_tweet_ids(data_dir))
     if excluded.any():
@@ -48,5 +50,6 @@ def load_corrections(path: Path, held_out: set[str], data_dir: Path) -> pd.DataF
     return pd.DataFrame({
         "tweet_id": frame["tweet_id"], "text": frame["text"],
         "airline_sentiment": frame["sentiment"].replace("", None),
-        "topic": frame["topic"].replace("", None), "needs_reply": frame["needs_reply"].replace("", None),
+        "topic": frame["topic"].replace("", NO_TOPIC),
+        "needs_reply": frame["needs_reply"].str.lower().map(_BOOLEAN),
     }).reset_index(drop=True)

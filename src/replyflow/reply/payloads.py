@@ -20,7 +20,7 @@ from replyflow.core.policy import REASONS
 from replyflow.reply.queries import MAX_PAGE, MAX_PER_PAGE, TicketFilter
 
 TicketStatus = Literal["open", "pending", "resolved"]
-OutboxStatus = Literal["queued", "sending", "sent", "failed"]
+OutboxStatus = Literal["awaiting_approval", "queued", "sending", "sent", "failed", "rejected"]
 Reason = Literal[tuple(REASONS)]  # type: ignore[valid-type]
 #: What ``topic=`` filters on: a class name or its 3-letter code (``GEN``: tickets without a topic).
 TopicFilter = Literal[(*TOPIC_CLASSES, *TOPIC_CODES.values(), GENERAL_CODE)]  # type: ignore[valid-type]
@@ -238,10 +238,12 @@ class TicketDetail(TicketOut):
 
 
 class OutboxCounts(BaseModel):
+    awaiting_approval: int = Field(description="automatic replies held for an agent's approval")
     queued: int
     sending: int
     sent: int
     failed: int
+    rejected: int = Field(description="held replies an agent rejected (never posted)")
 
 
 class Health(BaseModel):
