@@ -63,9 +63,12 @@ class Settings(BaseSettings):
         "that bootstrap installs. Serving needs only models/.",
     )
     nlp_cascade_threshold: float = Field(
-        0.8, ge=0, le=1, description="Tweets whose least confident task (calibrated) is below this go from the LSTM "
+        0.45, ge=0, le=1, description="Tweets whose least confident task (calibrated) is below this go from the LSTM "
         "student to the fine-tuned teacher: 0 = student only (fastest), 1 = teacher only (most accurate). "
         "docs/MODEL_CARD.md has the accuracy/speed table.")
+    nlp_threads: int = Field(
+        1, ge=0, description="onnxruntime threads of each Spark Python worker's models (0 = every core). Spark already "
+        "runs one Python worker per core, so more threads only make them fight over the cores.")
     jars_dir: Path = Field(Path(".cache/jars"), description="Jars fetched from Maven Central.")
     jvm_dir: Path = Field(Path("jvm"), description="Pinned Maven poms (Kafka broker, Spark connector).")
     log_level: str = Field("INFO", validation_alias=_alias("log_level", "LOG_LEVEL"), description="Python logging level.")
@@ -123,12 +126,12 @@ class Settings(BaseSettings):
         "The default adds the six airlines of the replay dataset, so the demo answers them.",
     )
     reply_min_needs_reply: float = Field(
-        0.9, ge=0, le=1, description="Needs-reply probability from which a tweet written to us gets an automatic public "
+        0.81, ge=0, le=1, description="Needs-reply probability from which a tweet written to us gets an automatic public "
         "reply (below it, down to reply_ticket_min_needs_reply, a ticket for a human). Chosen on validation.")
     reply_ticket_min_needs_reply: float = Field(
         0.3, ge=0, le=1, description="Needs-reply probability below which a tweet needs no answer at all (no ticket).")
     reply_min_topic_confidence: float = Field(
-        0.9, ge=0, le=1, description="Topic probability from which a reply names the topic (its body and ticket code); "
+        0.92, ge=0, le=1, description="Topic probability from which a reply names the topic (its body and ticket code); "
         "below it the general body and code GEN. Chosen on validation.")
     reply_to_positive: bool = Field(False, description="Thank positive tweets publicly (else leave them).")
     support_signature: str = Field("^RF", description="Signature appended to every reply.")

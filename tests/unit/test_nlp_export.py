@@ -29,7 +29,7 @@ def pretrained() -> dict[str, np.ndarray]:
 def test_keras_teacher_equals_its_onnx_export(pretrained: dict[str, np.ndarray]) -> None:
     from replyflow.nlp import teacher
     from replyflow.nlp.bert_keras import export_weights
-    from replyflow.nlp.encoder import build_classifier_onnx
+    from replyflow.nlp.graph import build_classifier_onnx
     from replyflow.nlp.tasks import TASKS
 
     model = teacher.build_model(pretrained, teacher.TeacherConfig())

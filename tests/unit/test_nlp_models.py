@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from replyflow.core.labels import SENTIMENT_CLASSES, TOPIC_CLASSES
-from replyflow.nlp.models import ModelError, OnnxModel, WordPieces
+from replyflow.nlp.models import ModelError, OnnxModel, WordPieces, artifact
 from replyflow.nlp.pipeline import Enricher, confidence, get_enricher
 from replyflow.nlp.tasks import TASKS
 from replyflow.nlp.text import PREPROCESSING_VERSION
@@ -36,7 +36,7 @@ def test_manifest(settings, name: str) -> None:
     assert manifest["preprocessing_version"] == PREPROCESSING_VERSION
     assert set(manifest["temperatures"]) == {t.name for t in TASKS}
     assert len(manifest["data_sha256"]) == 64 and len(manifest["annotations_sha256"]) == 64
-    assert (folder / "model.onnx").stat().st_size < 30_000_000  # small enough to ship in the repository
+    assert artifact(folder).stat().st_size < 30_000_000  # small enough to ship in the repository
 
 
 def test_enricher_on_a_few_tweets(settings) -> None:
@@ -90,7 +90,7 @@ def test_a_model_that_does_not_match_this_code_is_refused(settings, tmp_path: Pa
     path = models / "student" / "manifest.json"
     good = json.loads(path.read_text())
     for change, message in ((("preprocessing_version", "0"), "preprocessing"), (("tokenizer_sha256", "0" * 64), "tokenizer"),
-                            (("onnx_sha256", "0" * 64), "does not match its manifest")):
+                            (("artifact_sha256", "0" * 64), "does not match its manifest")):
         path.write_text(json.dumps({**good, change[0]: change[1]}))
         with pytest.raises(ModelError, match=message):
             OnnxModel.load(models / "student", tokenizer)
@@ -105,3 +105,15 @@ def test_serving_does_not_import_tensorflow(repo_root: Path) -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=repo_root, timeout=120)
+
+
+def test_policy_defaults_are_the_thresholds_chosen_for_these_models(repo_root: Path) -> None:
+    """`replyflow train --only policy` writes models/policy.json; the settings' defaults must follow it."""
+    from replyflow.core.policy import PolicyConfig
+    from replyflow.settings import Settings
+
+    chosen = json.loads((repo_root / "models" / "policy.json").read_text())
+    fields = Settings.model_fields
+    for name in ("reply_min_needs_reply", "reply_min_topic_confidence"):
+        assert fields[name].default == chosen[name] == getattr(PolicyConfig(), name), name
+    assert f"cascade threshold {fields['nlp_cascade_threshold'].default:g}" in chosen["chosen_on"]

@@ -165,15 +165,15 @@ def test_enrich_frame_rejects_mismatched_model_output() -> None:
 
 def test_enrich_partitions_loads_model_once_and_chunks() -> None:
     enricher = FakeEnricher()
-    loads: list[tuple[str, float]] = []
+    loads: list[tuple[str, float, int]] = []
 
-    def loader(models_dir: str, cascade_threshold: float) -> FakeEnricher:
-        loads.append((models_dir, cascade_threshold))
+    def loader(models_dir: str, cascade_threshold: float, threads: int) -> FakeEnricher:
+        loads.append((models_dir, cascade_threshold, threads))
         return enricher
 
-    fn = EnrichPartitions("/models", PolicyConfig(), cascade_threshold=0.7, loader=loader, chunk_size=2)
+    fn = EnrichPartitions("/models", PolicyConfig(), cascade_threshold=0.7, threads=1, loader=loader, chunk_size=2)
     frames = list(fn(iter([_valid_frame(3), _valid_frame(2)])))
-    assert loads == [("/models", 0.7)]
+    assert loads == [("/models", 0.7, 1)]
     assert enricher.calls == [2, 1, 2]
     assert sum(len(f) for f in frames) == 5
 

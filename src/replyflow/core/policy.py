@@ -43,9 +43,9 @@ class PolicyConfig:
     """
 
     our_handles: tuple[str, ...] = ()
-    reply_min_needs_reply: float = 0.9
+    reply_min_needs_reply: float = 0.81
     reply_ticket_min_needs_reply: float = 0.3
-    reply_min_topic_confidence: float = 0.9
+    reply_min_topic_confidence: float = 0.92
     reply_to_positive: bool = False
 
     @classmethod

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from replyflow.nlp.encoder import HEADS, HIDDEN, LAYERS, LN_EPS
+from replyflow.nlp.graph import HEADS, HIDDEN, LAYERS, LN_EPS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")

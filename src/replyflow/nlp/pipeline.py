@@ -2,8 +2,8 @@
 
 Used by the Spark job (once per Python worker via :func:`get_enricher`) and by evaluation.
 Per batch: word pieces once; the LSTM student on every tweet; the fine-tuned teacher only on the
-tweets where the student is unsure (the cascade: some task's calibrated confidence below
-``cascade_threshold``); ``clean_text`` from the lookup lemmatizer; entities from the airline rules
+tweets where the student is unsure (the cascade: the calibrated confidence of the sentiment or of the
+needs-reply decision below ``cascade_threshold``); ``clean_text`` from the lookup lemmatizer; entities from the airline rules
 (spaCy's statistical NER costs more than everything else together, so it runs only where it pays:
 see :mod:`replyflow.nlp.ner`).  Only onnxruntime, numpy and tokenizers: no TensorFlow at serving.
 
@@ -22,18 +22,23 @@ import numpy as np
 
 from replyflow.nlp.models import TOKENIZER_FILE, OnnxModel, WordPieces
 from replyflow.nlp.ner import extract_entities_batch
-from replyflow.nlp.tasks import NEEDS_REPLY, NO_TOPIC, SENTIMENT, TASKS, TOPIC
+from replyflow.nlp.tasks import NEEDS_REPLY, NO_TOPIC, SENTIMENT, TOPIC
 from replyflow.nlp.text import PREPROCESSING_VERSION, clean_texts
 
 log = logging.getLogger(__name__)
 
 #: the cascade's default: tweets whose least confident task is below this go to the teacher
-DEFAULT_CASCADE_THRESHOLD = 0.8
+DEFAULT_CASCADE_THRESHOLD = 0.45
+
+
+#: the tasks whose confidence decides the cascade: the topic is left out on purpose (nine classes: its top
+#: probability is often low; an unsure topic only makes the reply use the general body, which is safe)
+CASCADE_TASKS = (SENTIMENT, NEEDS_REPLY)
 
 
 def confidence(probs: dict[str, np.ndarray]) -> np.ndarray:
-    """Per tweet, the lowest of the tasks' top probabilities: how sure the model is of everything."""
-    return np.min(np.stack([probs[t.name].max(axis=1) for t in TASKS]), axis=0)
+    """Per tweet, the lower of the sentiment's and the needs-reply decision's top probabilities."""
+    return np.min(np.stack([probs[t.name].max(axis=1) for t in CASCADE_TASKS]), axis=0)
 
 
 class Enricher:
@@ -110,14 +115,15 @@ class Enricher:
         return results
 
 
-_cache: dict[tuple[Path, float], Enricher] = {}
+_cache: dict[tuple[Path, float, int], Enricher] = {}
 _cache_lock = threading.Lock()
 
 
-def get_enricher(models_dir: Path, cascade_threshold: float = DEFAULT_CASCADE_THRESHOLD) -> Enricher:
-    """Process-level cache: the models are loaded once per Python worker and reused."""
-    key = (Path(models_dir).resolve(), float(cascade_threshold))
+def get_enricher(models_dir: Path, cascade_threshold: float = DEFAULT_CASCADE_THRESHOLD, threads: int = 0) -> Enricher:
+    """Process-level cache: the models are loaded once per Python worker and reused.  ``threads``:
+    onnxruntime's threads (0: every core; Spark runs one Python worker per core, so it asks for 1)."""
+    key = (Path(models_dir).resolve(), float(cascade_threshold), int(threads))
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = Enricher.load(key[0], key[1])
+            _cache[key] = Enricher.load(key[0], key[1], threads=key[2])
         return _cache[key]

@@ -172,19 +172,19 @@ def enrich_frame(
     return frame
 
 
-def load_enricher(models_dir: str, cascade_threshold: float) -> TextEnricher:
+def load_enricher(models_dir: str, cascade_threshold: float, threads: int = 1) -> TextEnricher:
     """The NLP pipeline of this Python process (cached by ``get_enricher``: loaded once per worker)."""
     from replyflow.nlp.pipeline import get_enricher
 
-    return get_enricher(Path(models_dir), cascade_threshold)
+    return get_enricher(Path(models_dir), cascade_threshold, threads)
 
 
 class EnrichPartitions:
     """``mapInPandas`` function of the enrich step (schema ``ENRICHED_SCHEMA``).
 
     A small picklable object rather than a closure so what travels to the workers is
-    explicit: the models folder, the cascade threshold, the policy settings and (in tests) a
-    fake loader.  Nothing reaches the workers through their environment.
+    explicit: the models folder, the cascade threshold, the model threads per worker, the policy
+    settings and (in tests) a fake loader.  Nothing reaches the workers through their environment.
     """
 
     def __init__(
@@ -193,19 +193,21 @@ class EnrichPartitions:
         policy: PolicyConfig,
         *,
         cascade_threshold: float,
-        loader: Callable[[str, float], TextEnricher] = load_enricher,
+        threads: int = 1,
+        loader: Callable[..., TextEnricher] = load_enricher,
         decide: DecideFn = policy_decide,
         chunk_size: int = 1000,
     ) -> None:
         self.models_dir = models_dir
         self.cascade_threshold = cascade_threshold
+        self.threads = threads
         self.policy = policy
         self.loader = loader
         self.decide = decide
         self.chunk_size = chunk_size
 
     def __call__(self, batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        enricher = self.loader(self.models_dir, self.cascade_threshold)
+        enricher = self.loader(self.models_dir, self.cascade_threshold, self.threads)
         for tweets in batches:
             for start in range(0, len(tweets), self.chunk_size):
                 chunk = tweets.iloc[start : start + self.chunk_size]

@@ -241,7 +241,7 @@ class StreamJob:
         settings: Settings,
         spark: SparkSession | None = None,
         on_batch: ProgressCallback | None = None,
-        enricher_loader: Callable[[str, float], TextEnricher] = load_enricher,
+        enricher_loader: Callable[..., TextEnricher] = load_enricher,
         clock: JobClock = JobClock(),
     ) -> None:
         self.settings = settings
@@ -260,7 +260,8 @@ class StreamJob:
         if self.spark is None:
             self.spark = create_spark(settings)
         enrich_fn = EnrichPartitions(str(settings.models_dir), PolicyConfig.from_settings(settings),
-                                     cascade_threshold=settings.nlp_cascade_threshold, loader=self.enricher_loader)
+                                     cascade_threshold=settings.nlp_cascade_threshold, threads=settings.nlp_threads,
+                                     loader=self.enricher_loader)
         replies = ReplyClient.from_settings(settings, self.stop_event) if settings.stream_post_replies else None
         self._writer = BatchWriter(settings, enrich_fn, replies, self.totals, self.on_batch, self.stop_event, self.clock)
         trigger_ms = max(0, int(settings.stream_trigger_seconds * 1000))
@@ -366,7 +367,7 @@ def run_stream(
     *,
     spark: SparkSession | None = None,
     on_batch: ProgressCallback | None = None,
-    enricher_loader: Callable[[str, float], TextEnricher] = load_enricher,
+    enricher_loader: Callable[..., TextEnricher] = load_enricher,
 ) -> StreamTotals:
     """Run the stream until SIGTERM/SIGINT, or until ``until_idle`` seconds without new input.
 
