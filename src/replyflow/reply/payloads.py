@@ -20,7 +20,7 @@ from replyflow.core.policy import REASONS
 from replyflow.reply.queries import MAX_PAGE, MAX_PER_PAGE, TicketFilter
 
 TicketStatus = Literal["open", "pending", "resolved"]
-OutboxStatus = Literal["queued", "sending", "sent", "failed"]
+OutboxStatus = Literal["queued", "sending", "sent", "failed", "uncertain"]
 Reason = Literal[tuple(REASONS)]  # type: ignore[valid-type]
 #: What ``topic=`` filters on: a class name or its 3-letter code (``GEN``: tickets without a topic).
 TopicFilter = Literal[(*TOPIC_CLASSES, *TOPIC_CODES.values(), GENERAL_CODE)]  # type: ignore[valid-type]

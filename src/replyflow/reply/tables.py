@@ -23,7 +23,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from replyflow.core.times import iso, utcnow
 
 TICKET_STATUSES = ("open", "pending", "resolved")
-OUTBOX_STATUSES = ("queued", "sending", "sent", "failed")
+#: ``uncertain``: its sender died mid-post (lease expired); maybe on X, never re-sent automatically.
+OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "uncertain")
 
 
 class Base(DeclarativeBase):
@@ -134,7 +135,7 @@ class Tweet(Base):
 
 
 class OutboxEntry(Base):
-    """One public reply to post.  ``status``: queued -> sending -> sent | failed."""
+    """One public reply to post.  ``status``: queued -> sending -> sent | failed | uncertain."""
 
     __tablename__ = "outbox"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
