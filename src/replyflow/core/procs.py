@@ -35,6 +35,15 @@ def live_pid(pidfile: Path, marker: bytes) -> int | None:
     return pid
 
 
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """``preexec_fn``: the child gets SIGTERM when the process that started it dies (Linux; test sessions),
+    so a killed test run leaves no stray JVM."""
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def reap(pid: int) -> None:
     """Collect the exit status when ``pid`` is our own child, so it does not linger as a zombie."""
     with contextlib.suppress(ChildProcessError, OSError):

@@ -17,7 +17,6 @@ import fcntl
 import hashlib
 import logging
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -26,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from replyflow.core.procs import die_with_parent as die_with_parent_hook
 from replyflow.core.procs import live_pid, stop_process
 from replyflow.core.waiting import WaitTimeout, wait_until
 from replyflow.settings import Settings
@@ -141,9 +141,8 @@ def spark_connector_jars(settings: Settings) -> list[Path]:
 # --- configuration -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Node:
-    """Which node of which cluster a broker is: the single node by default, or one of a static
-    KRaft quorum (``voters``: ``1@127.0.0.1:PORT,2@...``, all formatted with one ``cluster_id``)
-    whose internal topics are replicated ``replication`` times (see :mod:`replyflow.kafka.cluster`)."""
+    """The single node by default, or one of a static KRaft quorum (``voters``: ``1@127.0.0.1:PORT,...``,
+    one ``cluster_id``) whose internal topics are replicated ``replication`` times (:mod:`.cluster`)."""
 
     node_id: int = 1
     voters: str | None = None
@@ -182,10 +181,8 @@ def _server_properties(settings: Settings, node: Node = SINGLE_NODE) -> str:
         "share.coordinator.state.topic.replication.factor": rf,
         "share.coordinator.state.topic.min.isr": min_isr,
         "group.initial.rebalance.delay.ms": "0",
-        # A broker restarted after kill -9 cannot register again until the controller has
-        # expired its previous registration (DUPLICATE_BROKER_REGISTRATION until then): with the
-        # default 9 s session a restart took ~16 s.  4 s (heartbeats every second) halves that,
-        # yet tolerates a few seconds of GC pause or CPU starvation before a live broker is fenced.
+        # After kill -9 a broker cannot register again (DUPLICATE_BROKER_REGISTRATION) until its old
+        # session expired: 9 s by default, most of a ~16 s restart.  4 s still rides out GC pauses.
         "broker.session.timeout.ms": "4000",
         "broker.heartbeat.interval.ms": "1000",
         # The machine is shared: keep the thread count modest.
@@ -301,14 +298,6 @@ def _log_tail(settings: Settings, lines: int = 25) -> str:
     return "\n".join(chunks)
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: SIGTERM the broker when the process that started it dies (test sessions)."""
-    import ctypes
-
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def start(settings: Settings, timeout: float = 60.0, die_with_parent: bool = False, node: Node = SINGLE_NODE,
           wait: bool = True) -> None:
     """Start the local broker detached and wait until it answers; idempotent.
@@ -345,7 +334,7 @@ def start(settings: Settings, timeout: float = 60.0, die_with_parent: bool = Fal
                 stderr=subprocess.STDOUT,
                 cwd=settings.kafka_data_dir,
                 start_new_session=True,  # own process group: survives Ctrl-C of the CLI, killable as a group
-                preexec_fn=_die_with_parent if die_with_parent else None,  # noqa: PLW1509
+                preexec_fn=die_with_parent_hook if die_with_parent else None,  # noqa: PLW1509
             )
         finally:
             out.close()

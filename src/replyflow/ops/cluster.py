@@ -52,7 +52,7 @@ def start(settings: Settings, die_with_parent: bool = False) -> Settings:
 
     settings.cluster_dir.mkdir(parents=True, exist_ok=True)
     kafka_cluster.start(settings, die_with_parent=die_with_parent)
-    spark_cluster.start(settings)
+    spark_cluster.start(settings, die_with_parent=die_with_parent)
     postgres(settings).start()
     client = client_settings(settings)
     ensure_topics(client)

@@ -100,6 +100,9 @@ class PostgresServer:
             entry = pwd.getpwnam(user)
             for path in (self.root, sock):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
+            if subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(self.root)], check=False).returncode != 0:
+                raise PostgresError(f"PostgreSQL runs as {user!r} (not as root) and cannot reach {self.root}: "
+                                    "a parent directory is not searchable by others (chmod o+x it, or move state_dir)")
         if not (self.data / "PG_VERSION").is_file():
             log.info("Initialising PostgreSQL in %s", self.data)
             self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",

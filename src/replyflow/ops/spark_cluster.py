@@ -19,6 +19,7 @@ from pathlib import Path
 
 import requests
 
+from replyflow.core.procs import die_with_parent as die_with_parent_hook
 from replyflow.core.procs import live_pid, stop_process
 from replyflow.core.waiting import WaitTimeout, wait_until
 from replyflow.settings import Settings
@@ -90,7 +91,7 @@ def _env(settings: Settings) -> dict[str, str]:
     }  # fmt: skip
 
 
-def _launch(settings: Settings, name: str, args: list[str]) -> int:
+def _launch(settings: Settings, name: str, args: list[str], die_with_parent: bool = False) -> int:
     running = pid_of(settings, name)
     if running is not None:
         return running
@@ -98,20 +99,21 @@ def _launch(settings: Settings, name: str, args: list[str]) -> int:
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with open(logfile, "ab") as out:
         proc = subprocess.Popen([str(spark_home() / "bin" / "spark-class"), *args], stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, env=_env(settings), cwd=_dir(settings), start_new_session=True)
+                                stderr=subprocess.STDOUT, env=_env(settings), cwd=_dir(settings), start_new_session=True,
+                                preexec_fn=die_with_parent_hook if die_with_parent else None)  # noqa: PLW1509
     _pidfile(settings, name).write_text(f"{proc.pid}\n")
     log.info("started Spark %s (pid %d), log %s", name, proc.pid, logfile)
     return proc.pid
 
 
-def start_worker(settings: Settings, index: int) -> int:
+def start_worker(settings: Settings, index: int, die_with_parent: bool = False) -> int:
     """(Re)start worker ``index`` (1-based): 1 core, ``cluster_spark_worker_memory``; returns its pid."""
     work = _dir(settings) / f"work-{index}"
     work.mkdir(parents=True, exist_ok=True)
     return _launch(settings, f"worker-{index}", [
         WORKER_CLASS, master_url(settings), "--host", "127.0.0.1", "--cores", "1",
         "--memory", settings.cluster_spark_worker_memory, "--webui-port", "0", "--work-dir", str(work),
-    ])  # fmt: skip
+    ], die_with_parent)  # fmt: skip
 
 
 def alive_workers(settings: Settings) -> int:
@@ -131,12 +133,12 @@ def wait_for_workers(settings: Settings, count: int, timeout: float = 120.0) -> 
                                 f"{timeout:.0f} s; see {_dir(settings)}/*.out") from None
 
 
-def start(settings: Settings, timeout: float = 120.0) -> str:
+def start(settings: Settings, timeout: float = 120.0, die_with_parent: bool = False) -> str:
     """Start the master and the workers (idempotent), wait until every worker registered; returns the master URL."""
     _launch(settings, "master", [MASTER_CLASS, "--host", "127.0.0.1", "--port", str(settings.cluster_spark_port),
-                                 "--webui-port", str(settings.cluster_spark_port + 1)])
+                                 "--webui-port", str(settings.cluster_spark_port + 1)], die_with_parent)
     for index in range(1, settings.cluster_spark_workers + 1):
-        start_worker(settings, index)
+        start_worker(settings, index, die_with_parent)
     wait_for_workers(settings, settings.cluster_spark_workers, timeout)
     log.info("Spark standalone cluster up: %s with %d workers (UI %s)", master_url(settings),
              settings.cluster_spark_workers, master_ui(settings))
