@@ -51,15 +51,16 @@ def start(settings: Settings, die_with_parent: bool = False) -> Settings:
     from replyflow.kafka.topics import ensure_topics
 
     settings.cluster_dir.mkdir(parents=True, exist_ok=True)
-    kafka_cluster.start(settings, die_with_parent=die_with_parent)
-    spark_cluster.start(settings, die_with_parent=die_with_parent)
-    postgres(settings).start()
     client = client_settings(settings)
-    ensure_topics(client)
     values = {name: getattr(client, name) for name in CLIENT_FIELDS}
+    # Written first: a start that fails half-way still leaves `replyflow down` knowing what to stop.
     _state_file(settings).write_text(json.dumps(values, indent=2) + "\n")
     env = "".join(f"export REPLYFLOW_{name.upper()}={value}\n" for name, value in values.items())
     (settings.cluster_dir / "cluster.env").write_text(env)
+    kafka_cluster.start(settings, die_with_parent=die_with_parent)
+    spark_cluster.start(settings, die_with_parent=die_with_parent)
+    postgres(settings).start()
+    ensure_topics(client)
     log.info("local cluster up: Kafka %s, Spark %s (UI %s), PostgreSQL on 127.0.0.1:%d; settings in %s",
              client.kafka_bootstrap_servers, client.spark_master, spark_cluster.master_ui(settings),
              settings.cluster_postgres_port, settings.cluster_dir / "cluster.env")  # fmt: skip
