@@ -23,6 +23,7 @@ from replyflow.core.procs import die_with_parent as die_with_parent_hook
 from replyflow.core.procs import live_pid, stop_process
 from replyflow.core.waiting import WaitTimeout, wait_until
 from replyflow.settings import Settings
+from replyflow.stream.session import LOG4J2
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +31,8 @@ MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 #: Heap of the master and worker daemons themselves (executors get ``cluster_spark_worker_memory``).
 DAEMON_HEAP = "256m"
-_LOG4J2 = """\
-rootLogger.level = warn
-rootLogger.appenderRef.stdout.ref = console
-appender.console.type = Console
-appender.console.name = console
-appender.console.target = SYSTEM_ERR
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{yyyy-MM-dd HH:mm:ss} %p %c{1}: %m%n%ex
-logger.master.name = org.apache.spark.deploy
-logger.master.level = info
-"""
+#: The stream's log4j2 configuration, plus the daemons' own start-up and registration messages.
+_LOG4J2 = LOG4J2 + "logger.deploy.name = org.apache.spark.deploy\nlogger.deploy.level = info\n"
 
 
 class SparkClusterError(RuntimeError):
