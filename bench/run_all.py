@@ -25,12 +25,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 from machine import describe  # noqa: E402
 
 SECTIONS = ROOT / "reports" / "bench"
-ORDER = ["models", "producer", "api", "stream", "demo", "workspace"]
+ORDER = ["models", "producer", "api", "stream", "cluster", "demo", "workspace"]
 SCRIPTS = {
     "models": "bench/bench_models.py",
     "producer": "bench/bench_producer.py",
     "api": "bench/bench_api.py",
     "stream": "bench/bench_stream.py",
+    "cluster": "bench/bench_cluster.py",
     "demo": "bench/bench_demo.py",
     "workspace": "bench/bench_workspace.py",
 }

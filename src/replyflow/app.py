@@ -6,20 +6,27 @@ and the agent workspace (:mod:`replyflow.web`, signed-in users), over one
 can create as many isolated apps as they like.  ``serve(settings)`` runs it under waitress,
 optionally with the outbox sender in a background thread of the same process (the default
 for ``replyflow serve``).  It lives above both blueprints' packages, so neither imports the other.
+
+``GET /metrics`` is the Prometheus exposition of the service and its sender
+(:mod:`replyflow.reply.metrics`); like ``/api/v1/health`` it needs no token: bind the service
+to an internal interface (``api_host``) or put it behind a proxy that hides ``/metrics``.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
+import time
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from replyflow.reply.api import bp as api_bp
 from replyflow.reply.auth import resolve_api_token
 from replyflow.reply.errors import json_error
+from replyflow.reply.metrics import ReplyMetrics
 from replyflow.reply.service import ReplyService
 from replyflow.reply.store import Store
 from replyflow.settings import Settings
@@ -39,7 +46,24 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
     store = store or Store.from_settings(settings)
     store.create_all()
     app.extensions["replyflow"] = ReplyService(settings=settings, store=store, api_token=resolve_api_token(settings))
+    metrics = app.extensions["replyflow_metrics"] = ReplyMetrics(store.outbox.counts)
     app.register_blueprint(api_bp)
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.replyflow_started = time.perf_counter()
+
+    @app.after_request
+    def _count(response: Response) -> Response:
+        # The route pattern, not the path: one series per endpoint, not one per ticket id.
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        started = g.get("replyflow_started", time.perf_counter())
+        metrics.observe_request(endpoint, request.method, response.status_code, time.perf_counter() - started)
+        return response
+
+    @app.get("/metrics")
+    def _metrics() -> Response:
+        return Response(metrics.exposition(), mimetype="text/plain; version=0.0.4; charset=utf-8")
 
     @app.before_request
     def _reject_nul() -> Any:
@@ -73,28 +97,46 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
 
 
 def serve(settings: Settings, with_sender: bool = True) -> None:
-    """Serve API + dashboard with waitress on ``api_host:api_port`` until interrupted."""
-    from waitress import serve as waitress_serve
+    """Serve API + dashboard with waitress on ``api_host:api_port`` until SIGTERM or Ctrl-C.
+
+    A stop is graceful: the server stops accepting, finishes the requests in flight (waitress
+    waits up to 5 s), the sender finishes the reply it is posting (and claims no more), and the
+    process exits 0.  An entry a killed sender leaves in ``sending`` is surfaced by the lease."""
+    from waitress.server import create_server
 
     from replyflow.reply.sender import Sender
 
     app = create_app(settings)
     svc: ReplyService = app.extensions["replyflow"]
-    stop = threading.Event()
+    sender: Sender | None = None
     thread: threading.Thread | None = None
     if with_sender:
-        sender = Sender(settings, outbox=svc.store.outbox)
-        thread = threading.Thread(
-            target=sender.run_forever, kwargs={"stop": stop, "wakeup": svc.sender_wakeup}, name="outbox-sender", daemon=True
-        )
+        sender = Sender(settings, outbox=svc.store.outbox, metrics=app.extensions["replyflow_metrics"])
+        thread = threading.Thread(target=sender.run_forever, kwargs={"wakeup": svc.sender_wakeup},
+                                  name="outbox-sender", daemon=True)
         thread.start()
+    server = create_server(app, host=settings.api_host, port=settings.api_port, threads=8, ident="replyflow")
     log.info("reply service on http://%s:%d (sender %s, dry_run=%s)", settings.api_host, settings.api_port,
              "on" if with_sender else "off", settings.dry_run)
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if threading.current_thread() is threading.main_thread() else None
     try:
-        waitress_serve(app, host=settings.api_host, port=settings.api_port, threads=8, ident="replyflow")
+        server.run()  # returns after SIGTERM / Ctrl-C, once the request threads finished
     finally:
-        stop.set()
-        svc.sender_wakeup.set()
-        if thread is not None:
-            thread.join(timeout=10)
+        log.info("reply service stopping")
+        server.close()
+        if sender is not None and thread is not None:
+            sender.stopping.set()
+            svc.sender_wakeup.set()
+            thread.join(timeout=max(30.0, settings.sender_lease_seconds))
+            if thread.is_alive():
+                log.warning("the sender is still posting a reply; it will be marked uncertain after its lease")
         svc.store.dispose()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    log.info("reply service stopped")
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    # waitress's loop turns SystemExit into a clean shutdown of its request threads.
+    log.warning("SIGTERM received: finishing requests in flight, then stopping")
+    raise SystemExit(0)

@@ -291,19 +291,34 @@ def demo(
 
 
 @app.command()
-def up() -> None:
+def up(
+    cluster: Annotated[bool, typer.Option(help="Run on a local cluster: 3 Kafka brokers, Spark standalone "
+                                               "(master + 2 workers), PostgreSQL (state in var/cluster).")] = False,
+) -> None:
     """Start broker, reply service and stream job in the background (logs in var/logs)."""
     from replyflow.ops.background import up as services_up
 
-    services_up(_settings())
+    settings = services_up(_settings(), cluster=cluster)
+    if cluster:
+        typer.echo(f"cluster settings for other commands: source {settings.cluster_dir / 'cluster.env'}")
 
 
 @app.command()
 def down() -> None:
-    """Stop everything `replyflow up` started."""
+    """Stop everything `replyflow up` started (the stream finishes its batch first)."""
     from replyflow.ops.background import down as services_down
 
-    services_down(_settings())
+    if not services_down(_settings()):
+        typer.echo("a service did not stop within its timeout and was killed; see var/logs", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def status() -> None:
+    """Show what runs, the outbox, the stream's lag and last batch, and any alert (from the /metrics endpoints)."""
+    from replyflow.ops.status import show_status
+
+    raise typer.Exit(show_status(_settings()))
 
 
 def main() -> None:

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     topic_dlq: str = Field("tweets.dlq", description="Dead-letter topic: rejected messages with their reason.")
     topic_partitions: int = Field(3, description="Partitions of the topics replyflow creates.")
     topic_replication_factor: int = Field(1, description="Replication factor of created topics (3 on a real cluster).")
+    topic_min_insync_replicas: int = Field(
+        1, ge=1, description="min.insync.replicas of created topics: with acks=all, a write needs this many replicas (2 on a cluster)."
+    )
 
     # --- Spark ---------------------------------------------------------------------
     spark_master: str = Field(
@@ -102,6 +105,16 @@ class Settings(BaseSettings):
     stream_starting_offsets: str = Field("earliest", description="Where a new query (no checkpoint) starts: earliest or latest.")
     stream_write_enriched_topic: bool = Field(True, description="Also publish enriched rows to topic_enriched.")
     stream_post_replies: bool = Field(True, description="Post rows that need a reply to the reply API.")
+    stream_metrics_port: int = Field(
+        8001, ge=0, le=65535, description="Port of the stream job's Prometheus /metrics (127.0.0.1 unless api_host says otherwise); 0 = off."
+    )
+    stream_lag_interval_seconds: float = Field(15.0, gt=0, description="How often the stream job reads Kafka end offsets for the lag metric.")
+    stale_after_seconds: float = Field(
+        600.0, gt=0, description="Staleness alert: no new tweet or batch for this long while lag > 0 (or while x_stream_expected_live)."
+    )
+    x_stream_expected_live: bool = Field(
+        False, description="Tweets should arrive all the time (a live X source runs): no new tweet for stale_after_seconds is an alert."
+    )
 
     # --- reply service ---------------------------------------------------------------
     database_url: str = Field(
@@ -190,6 +203,16 @@ class Settings(BaseSettings):
     dry_run: bool = Field(True, description="Record replies in the outbox and mark them sent, never post.")
     sender_poll_seconds: float = Field(1.0, description="How often the sender looks at the outbox.")
     sender_max_attempts: int = Field(5, description="Attempts before an outbox entry is marked failed.")
+    sender_lease_seconds: float = Field(
+        120.0, gt=0, description="A claimed outbox entry still 'sending' after this long (its sender died) is marked 'uncertain'."
+    )
+
+    # --- local cluster (replyflow up --cluster) --------------------------------------------
+    cluster_kafka_port: int = Field(19192, ge=1, le=65000, description="Client port of the first of the local cluster's 3 Kafka brokers (the next ones follow; controllers at +100).")
+    cluster_spark_port: int = Field(17077, ge=1, le=65000, description="Port of the local Spark standalone master (its web UI at +1).")
+    cluster_spark_workers: int = Field(2, ge=1, le=8, description="Spark workers of the local cluster (1 core each).")
+    cluster_spark_worker_memory: str = Field("1g", description="Memory of each local Spark worker (and its executor).")
+    cluster_postgres_port: int = Field(15432, ge=1, le=65535, description="Port of the local cluster's PostgreSQL (127.0.0.1).")
 
     @classmethod
     def settings_customise_sources(
@@ -244,6 +267,11 @@ class Settings(BaseSettings):
     @property
     def kafka_data_dir(self) -> Path:
         return self.state_dir / "kafka"
+
+    @property
+    def cluster_dir(self) -> Path:
+        """State of the local cluster (``replyflow up --cluster``): brokers, Spark, PostgreSQL."""
+        return self.state_dir / "cluster"
 
     @property
     def logs_dir(self) -> Path:

@@ -22,10 +22,10 @@ def test_start_is_idempotent_and_stop_is_clean(settings, repo_root) -> None:
     assert broker.status(s) is False
     broker.start(s, die_with_parent=True)
     try:
-        pid = broker._running_pid(s)
+        pid = broker.running_pid(s)
         assert pid is not None
         broker.start(s)  # already running: no second JVM
-        assert broker._running_pid(s) == pid
+        assert broker.running_pid(s) == pid
         assert broker.status(s) is True
         assert (s.kafka_data_dir / "server.properties").is_file()
         assert (s.logs_dir / "kafka-server.log").is_file()
@@ -37,7 +37,7 @@ def test_start_is_idempotent_and_stop_is_clean(settings, repo_root) -> None:
         producer.flush()
     finally:
         assert broker.stop(s) is True
-    assert broker._running_pid(s) is None
+    assert broker.running_pid(s) is None
     assert broker.status(s) is False
     assert broker.stop(s) is False  # nothing to stop
     # Storage is formatted once; a restart keeps the topic and its messages.

@@ -39,5 +39,5 @@ def test_cli_start_topics_replay_stop(settings, repo_root: Path, tmp_path: Path,
         assert result.exit_code == 0 and "tweets.raw" in result.output
     finally:
         assert runner.invoke(app, ["kafka", "stop"]).exit_code == 0
-    assert broker._running_pid(s) is None
+    assert broker.running_pid(s) is None
     assert runner.invoke(app, ["kafka", "status"]).exit_code == 1

@@ -40,6 +40,7 @@ from typing import Any
 
 import pytest
 
+from replyflow.core.procs import TAG_ENV, reap_tagged
 from tests.reliability.report import record
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(900)]
@@ -89,12 +90,15 @@ def nlp_mode() -> str:
 class StreamProcess:
     """The stream job as operators run it: a separate process (group) configured by environment."""
 
-    def __init__(self, settings: Any, workdir: Path, name: str, until_idle: float = 10.0, post_replies: bool = True) -> None:
+    def __init__(self, settings: Any, workdir: Path, name: str, until_idle: float = 10.0, post_replies: bool = True,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.workdir = workdir
         self.until_idle = until_idle
         self.log_path = workdir / f"{name}.out"
         self.post_replies = post_replies
+        self.extra_env = extra_env or {}
+        self.tag = f"test-stream-{name}@{workdir}"  # every process of it carries this (pyspark daemons too)
         self.proc: subprocess.Popen[bytes] | None = None
         self.runs = 0
 
@@ -114,8 +118,10 @@ class StreamProcess:
             "REPLYFLOW_STREAM_MAX_OFFSETS_PER_TRIGGER": str(PER_TRIGGER),
             "REPLYFLOW_STREAM_TRIGGER_SECONDS": "0.5", "REPLYFLOW_SPARK_MASTER": "local[2]",
             "REPLYFLOW_SPARK_SHUFFLE_PARTITIONS": "2", "REPLYFLOW_SPARK_DRIVER_MEMORY": "1g",
-            "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": str(REPO_ROOT),
+            "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)]),
+            "REPLYFLOW_STREAM_METRICS_PORT": "0", TAG_ENV: self.tag,
         })  # fmt: skip
+        env.update(self.extra_env)
         return env
 
     def command(self) -> list[str]:
@@ -134,7 +140,8 @@ class StreamProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def kill9(self) -> None:
-        """SIGKILL the whole process group: driver, Spark JVM and Python workers die at once."""
+        """SIGKILL the whole process group: driver and Spark JVM die at once (pyspark daemons, in a group
+        of their own, exit when the JVM's pipe closes; any left are killed by their tag)."""
         assert self.proc is not None
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -142,6 +149,15 @@ class StreamProcess:
             pass
         self.proc.wait(timeout=30)
         _wait_group_gone(self.proc.pid)
+        reap_tagged(self.tag, timeout=10)
+
+    def terminate(self, signum: int = signal.SIGTERM, group: bool = False) -> None:
+        """What ``replyflow down`` does (SIGTERM to the driver only), or with ``group`` and SIGINT, a terminal's Ctrl-C."""
+        assert self.proc is not None
+        if group:
+            os.killpg(self.proc.pid, signum)
+        else:
+            self.proc.send_signal(signum)
 
     def wait(self, timeout: float) -> int:
         assert self.proc is not None
@@ -152,13 +168,13 @@ class StreamProcess:
             raise AssertionError(f"stream did not finish within {timeout:.0f} s:\n{self.tail()}") from None
 
     def stop(self) -> None:
-        """Teardown: SIGTERM (graceful), then SIGKILL of the group; safe to call twice."""
+        """Teardown: SIGTERM to the driver (graceful: it stops Spark itself), then SIGKILL of what is left; safe twice."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=60)
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout=150)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 pass
         try:
@@ -168,6 +184,7 @@ class StreamProcess:
         if self.proc.poll() is None:
             self.proc.wait(timeout=30)
         _wait_group_gone(self.proc.pid)
+        reap_tagged(self.tag, timeout=10)
 
     def tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:] if self.log_path.exists() else ""

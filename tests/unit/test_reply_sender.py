@@ -15,6 +15,8 @@ from sqlalchemy import select, update
 from replyflow.core.contracts import EnrichedTweet
 from replyflow.core.policy import PolicyConfig, decide
 from replyflow.core.times import utcnow
+from replyflow.reply.metrics import ReplyMetrics
+from replyflow.reply.outbox import SendOutcome
 from replyflow.reply.sender import Sender, run_sender
 from replyflow.reply.store import Store
 from replyflow.reply.tables import OutboxEntry
@@ -187,18 +189,86 @@ def test_two_senders_never_post_the_same_entry(settings, store) -> None:
 
 
 def test_crash_mid_send_is_not_reposted(settings, store) -> None:
-    """At-most-once: an entry left in 'sending' by a dead sender is failed, never re-posted."""
+    """At-most-once: an entry left in 'sending' past its lease by a dead sender is uncertain, never re-posted."""
     stale, fresh = queue(store, settings, 2)
-    sender = Sender(settings, outbox=store.outbox)
+    metrics = ReplyMetrics(store.outbox.counts)
+    sender = Sender(settings, outbox=store.outbox, metrics=metrics)
     assert sender.outbox.claim(entry(store, stale).id) and sender.outbox.claim(entry(store, fresh).id)
     with store.db.write() as s:
         s.execute(update(OutboxEntry).where(OutboxEntry.tweet_id == stale)
-                  .values(claimed_at=utcnow() - timedelta(hours=1)))
-    assert sender.recover_stale() == 1
+                  .values(claimed_at=utcnow() - timedelta(seconds=settings.sender_lease_seconds + 1)))
+    assert sender.reclaim_expired() == 1
     e = entry(store, stale)
-    assert e.status == "failed" and "not re-posted" in e.last_error
-    assert entry(store, fresh).status == "sending"  # may still be in flight elsewhere
+    assert e.status == "uncertain" and "not re-posted" in e.last_error
+    assert entry(store, fresh).status == "sending"  # its lease runs: may still be in flight elsewhere
     assert sender.drain_once() == {"sent": 0, "failed": 0, "skipped": 0}
+    assert sender.reclaim_expired() == 0  # counted once
+    exposition = metrics.exposition().decode()
+    assert "replyflow_sender_uncertain_total 1.0" in exposition
+    assert 'replyflow_outbox_entries{status="uncertain"} 1.0' in exposition
+    assert 'replyflow_outbox_entries{status="sending"} 1.0' in exposition
+
+
+def test_running_sender_reclaims_expired_leases(settings, store) -> None:
+    """Not only a starting sender: every round of a running one surfaces entries of a dead sender."""
+    (tid,) = queue(store, settings, 1)
+    assert store.outbox.claim(entry(store, tid).id)  # "another sender" claims it, then dies
+    quick = settings.model_copy(update={"sender_poll_seconds": 0.02, "sender_lease_seconds": 0.2})
+    sender = Sender(quick, outbox=store.outbox)
+    thread = threading.Thread(target=sender.run_forever)
+    thread.start()
+    try:
+        for _ in range(200):
+            if entry(store, tid).status == "uncertain":
+                break
+            threading.Event().wait(0.02)
+    finally:
+        sender.stopping.set()
+        thread.join(5)
+    assert entry(store, tid).status == "uncertain"
+
+
+@responses.activate
+def test_lease_renewed_while_waiting_for_rate_limit(settings, store) -> None:
+    """A live sender waiting out a long 429 keeps its lease: nobody marks its entry uncertain meanwhile."""
+    (tid,) = queue(store, settings)
+    responses.post(TWEETS_URL, status=429, headers={"x-rate-limit-reset": str(int(NOW) + 600)}, json={"title": "Too Many"})
+    responses.post(TWEETS_URL, json=created("77"), status=201)
+    claimed_at: list = []
+    metrics = ReplyMetrics()
+
+    def sleep(seconds: float) -> None:
+        claimed_at.append(entry(store, tid).claimed_at)
+        # What another sender would do during the wait: the lease must not have run out.
+        assert other.reclaim_expired() == 0
+
+    client = tweepy.Client(consumer_key="ck", consumer_secret="cs", access_token="at", access_token_secret="ats")
+    lease = settings.model_copy(update={"dry_run": False, "sender_lease_seconds": 60})
+    sender = Sender(lease, client, outbox=store.outbox, sleep=sleep, clock=lambda: NOW, metrics=metrics)
+    other = Sender(settings.model_copy(update={"sender_lease_seconds": 60}), outbox=store.outbox)
+    assert sender.drain_once()["sent"] == 1
+    assert len(claimed_at) == 31  # 601 s in steps of at most a third of the lease (20 s)
+    assert claimed_at == sorted(claimed_at)
+    text = metrics.exposition().decode()
+    assert "replyflow_sender_rate_limit_waits_total 1.0" in text
+    assert "replyflow_sender_rate_limit_wait_seconds_total 601.0" in text
+    assert 'replyflow_sender_sends_total{outcome="sent"} 1.0' in text
+
+
+def test_stopping_sender_claims_no_more(settings, store) -> None:
+    ids = queue(store, settings, 3)
+    sender = Sender(settings, outbox=store.outbox)
+    posted = []
+
+    def post(text: str, in_reply_to: str, entry_id: int | None = None):
+        posted.append(in_reply_to)
+        sender.stopping.set()  # a SIGTERM arrives while the first reply is being posted
+        return SendOutcome("sent", None, note="dry-run")
+
+    sender.post = post  # type: ignore[method-assign]
+    assert sender.drain_once()["sent"] == 1
+    assert posted == ids[:1]
+    assert store.outbox.counts()["queued"] == 2 and store.outbox.counts()["sending"] == 0
 
 
 def test_live_mode_without_credentials_refuses(settings) -> None:

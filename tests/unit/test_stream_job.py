@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from replyflow.stream.job import BatchWriter, JobClock, StepClock, StopRequested, StreamJob, _install_signal_handlers
+from replyflow.stream.metrics import StreamMonitor
 from replyflow.stream.progress import BatchReport, StreamTotals
 
 
@@ -45,6 +47,7 @@ class FakeQuery:
         self.fail = fail
         self.polls = 0
         self.status: dict[str, Any] = {"isDataAvailable": False, "isTriggerActive": False}
+        self.lastProgress: dict[str, Any] | None = None  # noqa: N815 - Spark's name
 
     def awaitTermination(self, timeout: float) -> bool:  # noqa: N802 - Spark's name
         if self.fail is not None:
@@ -60,6 +63,7 @@ class FakeQuery:
 def make_job(settings: Any, time: FakeTime, query: FakeQuery | None = None) -> StreamJob:
     job = StreamJob(settings, spark=object(), clock=time.clock())  # type: ignore[arg-type]
     job.query = query or FakeQuery(time)  # type: ignore[assignment]
+    job.monitor = StreamMonitor(settings, job.metrics, end_offsets=lambda: {0: 0, 1: 0})  # no Kafka in unit tests
     job._writer = BatchWriter(settings, enrich_fn=None, replies=None, totals=job.totals,  # type: ignore[arg-type]
                               stop_event=job.stop_event, clock=time.clock())  # fmt: skip
     return job
@@ -139,8 +143,11 @@ def test_batch_after_stop_request_does_nothing(settings: Any) -> None:
     job = make_job(settings, FakeTime())
     job.request_stop()
     assert job._writer is not None
+    levels: list[str] = []
+    batch = SimpleNamespace(sparkSession=SimpleNamespace(sparkContext=SimpleNamespace(setLogLevel=levels.append)))
     with pytest.raises(StopRequested):
-        job._writer(object(), 7)  # type: ignore[arg-type]  # never touches the DataFrame
+        job._writer(batch, 7)  # type: ignore[arg-type]  # never reads the DataFrame
+    assert levels == ["FATAL"]  # the refusal's tracebacks stay out of a clean stop's log
 
 
 def test_signal_handlers_request_stop_and_are_restored(settings: Any) -> None:

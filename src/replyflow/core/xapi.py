@@ -58,15 +58,19 @@ def retrying(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
     on_wait: Callable[[float], None] | None = None,
+    on_rate_limit: Callable[[float], None] | None = None,
     what: str = "X API call",
 ) -> Retrying:
-    """A tenacity ``Retrying`` with the X retry policy; ``on_wait`` is told every wait (counters)."""
+    """A tenacity ``Retrying`` with the X retry policy; ``on_wait`` is told every wait, ``on_rate_limit``
+    every wait after a 429 (counters)."""
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         seconds = backoff_seconds(exc, state.attempt_number, clock())
         if on_wait is not None:
             on_wait(seconds)
+        if on_rate_limit is not None and isinstance(exc, tweepy.TooManyRequests):
+            on_rate_limit(seconds)
         log.warning("%s failed (%s); retrying in %.1f s", what, describe_error(exc) if exc else "?", seconds)
         return seconds
 

@@ -17,14 +17,15 @@ import fcntl
 import hashlib
 import logging
 import shutil
-import signal
 import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from replyflow.core.procs import die_with_parent as die_with_parent_hook
 from replyflow.core.procs import live_pid, stop_process
 from replyflow.core.waiting import WaitTimeout, wait_until
 from replyflow.settings import Settings
@@ -138,14 +139,31 @@ def spark_connector_jars(settings: Settings) -> list[Path]:
 
 
 # --- configuration -----------------------------------------------------------------------------
-def _server_properties(settings: Settings) -> str:
+@dataclass(frozen=True)
+class Node:
+    """The single node by default, or one of a static KRaft quorum (``voters``: ``1@127.0.0.1:PORT,...``,
+    one ``cluster_id``) whose internal topics are replicated ``replication`` times (:mod:`.cluster`)."""
+
+    node_id: int = 1
+    voters: str | None = None
+    cluster_id: str | None = None
+    replication: int = 1
+
+
+SINGLE_NODE = Node()
+
+
+def _server_properties(settings: Settings, node: Node = SINGLE_NODE) -> str:
     data = settings.kafka_data_dir
     port, cport = settings.kafka_local_port, settings.kafka_controller_port
+    rf, min_isr = str(node.replication), str(min(2, node.replication))
+    quorum = ({"controller.quorum.voters": node.voters} if node.voters
+              else {"controller.quorum.bootstrap.servers": f"127.0.0.1:{cport}"})
     lines = {
-        # One JVM is both broker and KRaft controller: the smallest real Kafka there is.
+        # Each JVM is both broker and KRaft controller: one node is the smallest real Kafka there is.
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.bootstrap.servers": f"127.0.0.1:{cport}",
+        "node.id": str(node.node_id),
+        **quorum,
         "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
         "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
         "controller.listener.names": "CONTROLLER",
@@ -153,16 +171,20 @@ def _server_properties(settings: Settings) -> str:
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         "log.dirs": str(data / "data"),
         "num.partitions": str(settings.topic_partitions),
-        # Internal topics: one node, so replication factor 1, and few partitions so the first
-        # consumer group or transaction does not wait for 50 partitions to be created.
-        "offsets.topic.replication.factor": "1",
+        # Internal topics: replicated like the node count allows (1 on one node), and few partitions
+        # so the first consumer group or transaction does not wait for 50 partitions to be created.
+        "offsets.topic.replication.factor": rf,
         "offsets.topic.num.partitions": "5",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.replication.factor": rf,
+        "transaction.state.log.min.isr": min_isr,
         "transaction.state.log.num.partitions": "5",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": rf,
+        "share.coordinator.state.topic.min.isr": min_isr,
         "group.initial.rebalance.delay.ms": "0",
+        # After kill -9 a broker cannot register again (DUPLICATE_BROKER_REGISTRATION) until its old
+        # session expired: 9 s by default, most of a ~16 s restart.  4 s still rides out GC pauses.
+        "broker.session.timeout.ms": "4000",
+        "broker.heartbeat.interval.ms": "1000",
         # The machine is shared: keep the thread count modest.
         "num.network.threads": "2",
         "num.io.threads": "4",
@@ -189,12 +211,12 @@ def _log4j2_properties(settings: Settings) -> str:
     )
 
 
-def _write_config(settings: Settings) -> tuple[Path, Path]:
+def _write_config(settings: Settings, node: Node = SINGLE_NODE) -> tuple[Path, Path]:
     settings.kafka_data_dir.mkdir(parents=True, exist_ok=True)
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     server = settings.kafka_data_dir / "server.properties"
     log4j = settings.kafka_data_dir / "log4j2.properties"
-    server.write_text(_server_properties(settings))
+    server.write_text(_server_properties(settings, node))
     log4j.write_text(_log4j2_properties(settings))
     return server, log4j
 
@@ -217,12 +239,17 @@ def _java_base(settings: Settings, log4j: Path) -> list[str]:
     ]
 
 
-def _format_storage(settings: Settings, base: list[str], server: Path) -> None:
+def new_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def _format_storage(settings: Settings, base: list[str], server: Path, node: Node = SINGLE_NODE) -> None:
     """Format the KRaft log directory once; a formatted directory carries meta.properties."""
     if (settings.kafka_data_dir / "data" / "meta.properties").is_file():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-    cmd = [*base, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(server)]
+    cluster_id = node.cluster_id or new_cluster_id()
+    quorum = [] if node.voters else ["--standalone"]  # static voters: the quorum is in server.properties
+    cmd = [*base, "kafka.tools.StorageTool", "format", *quorum, "-t", cluster_id, "-c", str(server)]
     log.info("Formatting Kafka storage in %s (cluster id %s)", settings.kafka_data_dir / "data", cluster_id)
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -234,7 +261,7 @@ def _pidfile(settings: Settings) -> Path:
     return settings.kafka_data_dir / _PIDFILE
 
 
-def _running_pid(settings: Settings) -> int | None:
+def running_pid(settings: Settings) -> int | None:
     """Pid of our broker if its pid file names a live ``kafka.Kafka`` process (guards pid reuse)."""
     return live_pid(_pidfile(settings), b"kafka.Kafka")
 
@@ -271,26 +298,21 @@ def _log_tail(settings: Settings, lines: int = 25) -> str:
     return "\n".join(chunks)
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: SIGTERM the broker when the process that started it dies (test sessions)."""
-    import ctypes
-
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def start(settings: Settings, timeout: float = 60.0, die_with_parent: bool = False) -> None:
+def start(settings: Settings, timeout: float = 60.0, die_with_parent: bool = False, node: Node = SINGLE_NODE,
+          wait: bool = True) -> None:
     """Start the local broker detached and wait until it answers; idempotent.
 
     Formats storage on first start.  Raises :class:`BrokerError` pointing at the broker log if
     the process dies or does not answer within ``timeout`` seconds.  ``die_with_parent`` ties
     the broker's life to the calling process (the pytest fixture uses it, so a killed test
     run leaves no stray JVM); the CLI leaves it off so the broker outlives ``kafka start``.
+    ``node`` makes it one node of a cluster; ``wait=False`` only launches it (a node of a quorum
+    cannot answer before a majority of the quorum runs: the cluster launches all, then waits).
     """
     if not settings.kafka_is_local:
         log.info("Using external Kafka at %s; not starting a local broker", settings.bootstrap_servers)
         return
-    pid = _running_pid(settings)
+    pid = running_pid(settings)
     if pid is None and broker_answers(settings, timeout=2.0):
         log.warning(
             "A Kafka broker not started by replyflow (no pid file in %s) already answers on %s; using it",
@@ -298,9 +320,9 @@ def start(settings: Settings, timeout: float = 60.0, die_with_parent: bool = Fal
         )  # fmt: skip
         return
     if pid is None:
-        server, log4j = _write_config(settings)
+        server, log4j = _write_config(settings, node)
         base = _java_base(settings, log4j)
-        _format_storage(settings, base, server)
+        _format_storage(settings, base, server, node)
         if _port_open("127.0.0.1", settings.kafka_controller_port):
             raise BrokerError(f"controller port {settings.kafka_controller_port} is taken by another process")
         out = open(settings.logs_dir / "kafka-server.out", "ab")  # noqa: SIM115 - handed to the child
@@ -312,7 +334,7 @@ def start(settings: Settings, timeout: float = 60.0, die_with_parent: bool = Fal
                 stderr=subprocess.STDOUT,
                 cwd=settings.kafka_data_dir,
                 start_new_session=True,  # own process group: survives Ctrl-C of the CLI, killable as a group
-                preexec_fn=_die_with_parent if die_with_parent else None,  # noqa: PLW1509
+                preexec_fn=die_with_parent_hook if die_with_parent else None,  # noqa: PLW1509
             )
         finally:
             out.close()
@@ -322,12 +344,14 @@ def start(settings: Settings, timeout: float = 60.0, die_with_parent: bool = Fal
     else:
         proc = None
         log.info("Kafka broker already running (pid %d); waiting until it answers", pid)
+    if not wait:
+        return
 
     def answers() -> bool:
         if proc is not None and proc.poll() is not None:
             _pidfile(settings).unlink(missing_ok=True)
             raise BrokerError(f"Kafka broker exited with code {proc.returncode} during start-up.\n{_log_tail(settings)}")
-        if proc is None and _running_pid(settings) is None:
+        if proc is None and running_pid(settings) is None:
             raise BrokerError(f"Kafka broker pid {pid} vanished during start-up.\n{_log_tail(settings)}")
         return broker_answers(settings, timeout=1.0)
 
@@ -349,13 +373,13 @@ def stop(settings: Settings, timeout: float = 30.0) -> bool:
     if not settings.kafka_is_local:
         log.info("Using external Kafka at %s; nothing to stop", settings.bootstrap_servers)
         return False
-    pid = _running_pid(settings)
+    pid = running_pid(settings)
     if pid is None:
         _pidfile(settings).unlink(missing_ok=True)
         log.info("No replyflow Kafka broker is running (state in %s)", settings.kafka_data_dir)
         return False
     log.info("Stopping Kafka broker pid %d", pid)
-    stop_process(pid, lambda: _running_pid(settings) == pid, timeout, name="Kafka broker")
+    stop_process(pid, lambda: running_pid(settings) == pid, timeout, name="Kafka broker")
     _pidfile(settings).unlink(missing_ok=True)
     log.info("Kafka broker stopped")
     return True
@@ -365,7 +389,7 @@ def status(settings: Settings) -> bool:
     """Log where Kafka is expected and whether it answers; True when it does."""
     answers = broker_answers(settings)
     if settings.kafka_is_local:
-        pid = _running_pid(settings)
+        pid = running_pid(settings)
         log.info(
             "Local Kafka broker on %s: %s (pid %s, state %s)",
             settings.bootstrap_servers, "answers" if answers else "does NOT answer",

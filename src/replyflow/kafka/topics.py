@@ -41,7 +41,8 @@ def ensure_topics(settings: Settings, topics: list[str] | None = None, timeout: 
     created: list[str] = []
     if missing:
         futures = admin.create_topics(
-            [NewTopic(n, settings.topic_partitions, settings.topic_replication_factor) for n in missing],
+            [NewTopic(n, settings.topic_partitions, settings.topic_replication_factor,
+                      config={"min.insync.replicas": str(settings.topic_min_insync_replicas)}) for n in missing],
             operation_timeout=timeout,
             request_timeout=timeout,
         )
@@ -50,8 +51,8 @@ def ensure_topics(settings: Settings, topics: list[str] | None = None, timeout: 
                 future.result()
                 created.append(name)
                 log.info(
-                    "Created topic %s (%d partitions, replication %d)",
-                    name, settings.topic_partitions, settings.topic_replication_factor,
+                    "Created topic %s (%d partitions, replication %d, min.insync.replicas %d)",
+                    name, settings.topic_partitions, settings.topic_replication_factor, settings.topic_min_insync_replicas,
                 )  # fmt: skip
             except KafkaException as exc:
                 if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a concurrent creator won the race

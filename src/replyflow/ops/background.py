@@ -4,7 +4,15 @@ Each service (reply API, stream job) runs as its own ``replyflow`` subprocess in
 process group, with a pidfile under ``var/run`` and its log under ``var/logs``, so one
 place shows what is running and where it writes.  The Kafka broker is managed by
 :mod:`replyflow.kafka.broker` (it has its own pidfile) and is only started when the
-settings point at the local broker.
+settings point at the local broker; ``up --cluster`` starts the local cluster of
+:mod:`replyflow.ops.cluster` instead.
+
+Stopping signals the service's *main process only* (SIGTERM), never its process group: the
+stream driver then finishes (or cleanly abandons) its batch and stops Spark itself, and the
+reply service finishes its requests and its sender's entry.  A group signal would kill the
+Spark JVM under the driver (``Py4JNetworkError``, exit 1, the batch redone).  What outlives
+the main process (pyspark daemons run in a process group of their own) is found by the tag
+every process of the service inherits (:data:`replyflow.core.procs.TAG_ENV`) and stopped.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from pathlib import Path
 
 import requests
 
-from replyflow.core.procs import live_pid, stop_process
+from replyflow.core.procs import TAG_ENV, live_pid, reap_tagged, stop_process
 from replyflow.core.waiting import WaitTimeout, wait_until
 from replyflow.settings import Settings
 
@@ -57,6 +65,11 @@ def pid_of(settings: Settings, name: str) -> int | None:
     return pid
 
 
+def service_tag(settings: Settings, name: str) -> str:
+    """The tag every process of service ``name`` carries in its environment (one per state dir)."""
+    return f"{name}@{settings.state_dir}"
+
+
 def start_service(settings: Settings, service: Service, env: dict[str, str] | None = None) -> int:
     """Start one service in the background unless it already runs; returns its PID."""
     running = pid_of(settings, service.name)
@@ -70,6 +83,7 @@ def start_service(settings: Settings, service: Service, env: dict[str, str] | No
         **settings.to_env(),
         **(env or {}),
         "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
+        TAG_ENV: service_tag(settings, service.name),
     }
     with open(logfile, "ab") as out:
         proc = subprocess.Popen(
@@ -85,14 +99,19 @@ def start_service(settings: Settings, service: Service, env: dict[str, str] | No
     return proc.pid
 
 
-def stop_service(settings: Settings, name: str, timeout: float = 60.0) -> None:
-    """SIGTERM the service's process group, wait for a clean exit, SIGKILL after ``timeout``."""
+def stop_service(settings: Settings, name: str, timeout: float = 150.0) -> bool:
+    """SIGTERM the service's main process, wait for its clean exit, SIGKILL after ``timeout``;
+    then stop whatever of it is left (pyspark daemons).  True when it stopped on SIGTERM (or was not running).
+
+    ``timeout`` leaves the stream time for its batch in flight (it waits up to 120 s for it)."""
     pid = pid_of(settings, name)
-    if pid is None:
-        return
-    log.info("stopping %s (pid %s)", name, pid)
-    stop_process(pid, lambda: pid_of(settings, name) == pid, timeout, name=name)
-    _pidfile(settings, name).unlink(missing_ok=True)
+    clean = True
+    if pid is not None:
+        log.info("stopping %s (pid %s)", name, pid)
+        clean = stop_process(pid, lambda: pid_of(settings, name) == pid, timeout, group=False, name=name)
+        _pidfile(settings, name).unlink(missing_ok=True)
+    reap_tagged(service_tag(settings, name))
+    return clean
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -147,24 +166,40 @@ def token_env(settings: Settings) -> dict[str, str]:
     return {"REPLYFLOW_API_TOKEN": resolve_api_token(settings)}
 
 
-def up(settings: Settings, env: dict[str, str] | None = None) -> None:
-    """Start the broker (when local), the reply service and the stream job in the background."""
+def up(settings: Settings, env: dict[str, str] | None = None, cluster: bool = False) -> Settings:
+    """Start the broker (when local), the reply service and the stream job in the background.
+
+    ``cluster``: start the local cluster (:mod:`replyflow.ops.cluster`: 3 Kafka brokers, Spark
+    standalone, PostgreSQL) instead of the single broker, and run the services on it.
+    Returns the settings the services run with."""
     from replyflow.kafka.broker import start as start_broker
     from replyflow.kafka.topics import ensure_topics
 
     env = {**token_env(settings), **(env or {})}
-    start_broker(settings)
-    ensure_topics(settings)
+    if cluster:
+        from replyflow.ops import cluster as local_cluster
+
+        settings = local_cluster.start(settings)
+    else:
+        start_broker(settings)
+        ensure_topics(settings)
     start_service(settings, SERVICES[0], env)
     wait_for_api(settings)
     start_service(settings, SERVICES[1], env)
     log.info("replyflow is up: dashboard %s/ ; logs in %s", settings.reply_api_url, settings.logs_dir)
+    return settings
 
 
-def down(settings: Settings) -> None:
-    """Stop the stream job first (so it commits its batch), then the API, then the broker."""
+def down(settings: Settings) -> bool:
+    """Stop the stream job first (so it finishes its batch), then the API, then Kafka (or the local cluster).
+
+    Returns True when every service stopped cleanly on SIGTERM."""
     from replyflow.kafka.broker import stop as stop_broker
+    from replyflow.ops import cluster as local_cluster
 
-    for service in reversed(SERVICES):
-        stop_service(settings, service.name)
-    stop_broker(settings)
+    clean = all([stop_service(settings, service.name) for service in reversed(SERVICES)])
+    if local_cluster.started(settings) is not None:
+        local_cluster.stop(settings)
+    else:
+        stop_broker(settings)
+    return clean

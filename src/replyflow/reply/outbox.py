@@ -1,9 +1,13 @@
 """The outbox: public replies waiting to be posted, and every state change of one.
 
-``status``: queued -> sending -> sent | failed (the workspace adds the states before ``queued``:
-held for approval, rejected; see :mod:`replyflow.reply.approvals`).  Claiming is a conditional UPDATE
-(``queued -> sending``), so two senders never post the same entry; an entry a crashed sender
-left in ``sending`` is marked failed (never re-posted automatically: X may or may not have it).
+``status``: queued -> sending -> sent | failed, or sending -> uncertain (the workspace adds the
+states before ``queued``: held for approval, rejected; see :mod:`replyflow.reply.approvals`).
+Claiming is a conditional UPDATE (``queued -> sending``) that also starts a lease
+(``claimed_at``), so two senders never post the same entry.  A live sender renews the lease
+while it waits for X; an entry still ``sending`` after its lease ran out belongs to a sender
+that died mid-post, and is marked ``uncertain``: X may or may not have the reply, so it is
+never re-posted automatically, and agents see it (workspace failures queue, ``replyflow
+status``, the metrics).
 The sender (:mod:`replyflow.reply.sender`) owns *when*; this module owns the SQL.
 """
 
@@ -21,8 +25,8 @@ from replyflow.reply.tables import OUTBOX_STATUSES, OutboxEntry, Ticket
 
 log = logging.getLogger(__name__)
 
-INTERRUPTED = ("interrupted while sending: may or may not be on X; not re-posted (at-most-once), "
-               "check and reply by hand")
+INTERRUPTED = ("uncertain: its sender stopped while posting it (lease expired); it may or may not be on X; "
+               "not re-posted (at-most-once): check the conversation and reply by hand")
 
 
 @dataclass(frozen=True)
@@ -48,17 +52,30 @@ class OutboxRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def recover_stale(self, older_than: timedelta) -> int:
-        """Mark entries stuck in ``sending`` for longer than ``older_than`` failed; returns how many."""
-        cutoff = utcnow() - older_than
+    def reclaim_expired(self, lease: timedelta) -> list[str]:
+        """Mark entries whose ``sending`` lease expired ``uncertain``; returns their tweet ids."""
+        cutoff = utcnow() - lease
+        expired = (OutboxEntry.status == "sending") & (OutboxEntry.claimed_at < cutoff)
         with self.db.write() as session:
-            result = session.execute(
+            tweet_ids = [str(t) for t in session.execute(select(OutboxEntry.tweet_id).where(expired)).scalars()]
+            if tweet_ids:
+                session.execute(
+                    update(OutboxEntry)
+                    .where(expired, OutboxEntry.tweet_id.in_(tweet_ids))
+                    .values(status="uncertain", updated_at=utcnow(), last_error=INTERRUPTED)
+                    .execution_options(synchronize_session=False)
+                )
+            return tweet_ids
+
+    def renew(self, entry_id: int) -> None:
+        """Extend the lease of an entry this sender is still posting (it waits for X)."""
+        with self.db.write() as session:
+            session.execute(
                 update(OutboxEntry)
-                .where(OutboxEntry.status == "sending", OutboxEntry.claimed_at < cutoff)
-                .values(status="failed", updated_at=utcnow(), last_error=INTERRUPTED)
+                .where(OutboxEntry.id == entry_id, OutboxEntry.status == "sending")
+                .values(claimed_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def claim(self, entry_id: int) -> bool:
         """Atomically take one queued entry; False if another sender got it first."""

@@ -16,12 +16,11 @@ exactly-once parquet from batch-keyed partition overwrite (docs/STREAM.md).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -35,7 +34,8 @@ from replyflow.core.waiting import WaitTimeout, wait_until
 from replyflow.settings import Settings
 from replyflow.stream.columns import DLQ_COLUMN, ENRICHED_SCHEMA, PARSED_SCHEMA
 from replyflow.stream.enrich import EnrichPartitions, TextEnricher, load_enricher, parse_partitions
-from replyflow.stream.progress import BatchReport, ProgressCallback, StreamTotals
+from replyflow.stream.metrics import StreamMetrics, StreamMonitor, serve_metrics
+from replyflow.stream.progress import BatchReport, ProgressCallback, StepClock, StreamTotals
 from replyflow.stream.replies import ReplyClient
 from replyflow.stream.session import create_spark
 from replyflow.stream.sinks import dead_letter_messages, enriched_json, reply_rows, write_parquet, write_topic
@@ -138,8 +138,11 @@ class BatchWriter:
     def __call__(self, parsed_batch: DataFrame, batch_id: int) -> None:
         self.busy.set()  # before the check: StreamJob.stop() sets the event, then looks at busy
         try:
-            if self.stop_event.is_set():
-                # Not started, so nothing to undo: the batch's offsets are replayed on restart.
+            if self.stop_event.is_set():  # not started, so nothing to undo
+                log.info("batch %d not started: a stop was requested; it is replayed on restart", batch_id)
+                # Refusing fails the query on purpose: keep py4j's and Spark's tracebacks of it out of the log.
+                logging.getLogger("py4j.clientserver").setLevel(logging.CRITICAL)
+                parsed_batch.sparkSession.sparkContext.setLogLevel("FATAL")
                 raise StopRequested(f"stop requested before batch {batch_id} started")
             self._run(parsed_batch, batch_id)
         finally:
@@ -210,22 +213,6 @@ class BatchWriter:
                 log.exception("progress callback failed")
 
 
-class StepClock:
-    """``with clock("name"):`` adds the block's duration to ``steps[name]`` (seconds, from ``now``)."""
-
-    def __init__(self, steps: dict[str, float], now: Callable[[], float] = time.monotonic) -> None:
-        self.steps = steps
-        self.now = now
-
-    @contextlib.contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        began = self.now()
-        try:
-            yield
-        finally:
-            self.steps[name] = round(self.steps.get(name, 0.0) + self.now() - began, 3)
-
-
 # --- running it -----------------------------------------------------------------------------
 class StreamJob:
     """One running stream query with graceful stop and an idle timeout.
@@ -253,6 +240,14 @@ class StreamJob:
         self.stop_event = threading.Event()
         self.query: StreamingQuery | None = None
         self._writer: BatchWriter | None = None
+        self.metrics = StreamMetrics(clock.wall)
+        self.monitor = StreamMonitor(settings, self.metrics)
+        self._metrics_server: Any = None
+
+    def _report(self, report: BatchReport) -> None:
+        self.metrics.on_batch(report)
+        if self.on_batch is not None:
+            self.on_batch(report)
 
     def start(self) -> StreamingQuery:
         settings = self.settings
@@ -263,7 +258,8 @@ class StreamJob:
                                      cascade_threshold=settings.nlp_cascade_threshold, threads=settings.nlp_threads,
                                      loader=self.enricher_loader)
         replies = ReplyClient.from_settings(settings, self.stop_event) if settings.stream_post_replies else None
-        self._writer = BatchWriter(settings, enrich_fn, replies, self.totals, self.on_batch, self.stop_event, self.clock)
+        self._writer = BatchWriter(settings, enrich_fn, replies, self.totals, self._report, self.stop_event, self.clock)
+        self._metrics_server = serve_metrics(settings, self.metrics)
         trigger_ms = max(0, int(settings.stream_trigger_seconds * 1000))
         self.query = (
             parse(read_raw(self.spark, settings))
@@ -303,6 +299,7 @@ class StreamJob:
                 raise
             if self.stop_event.is_set():
                 return "stop"
+            self.monitor.tick(query.lastProgress)
             if until_idle is not None:
                 status = query.status
                 if status.get("isDataAvailable") and status.get("isTriggerActive"):
@@ -314,8 +311,12 @@ class StreamJob:
     def stop(self, timeout: float = 120.0) -> None:
         """Stop after the batch in flight (waits up to ``timeout`` s for it), then stop the query."""
         self.stop_event.set()  # also ends any wait for the reply service
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server = None
         query = self.query
         if query is None or not query.isActive:
+            log.info("Stream stopped; totals: %s", self.totals.as_dict())
             return
         writer = self._writer
         # New batches refuse to start (StopRequested); wait for the one in flight to finish.
@@ -380,6 +381,7 @@ def run_stream(
     previous = _install_signal_handlers(job)
     try:
         job.start()
+        _install_signal_handlers(job)  # again: the new SparkContext put its own SIGINT handler (cancel + raise) in
         job.wait(until_idle)
     finally:
         try:

@@ -7,8 +7,10 @@ live, through one callback.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,3 +74,19 @@ class StreamTotals:
 
 #: Called after every committed-to-be batch with its report (from Spark's callback thread: keep it quick).
 ProgressCallback = Callable[[BatchReport], None]
+
+
+class StepClock:
+    """``with clock("name"):`` adds the block's duration to ``steps[name]`` (seconds, from ``now``)."""
+
+    def __init__(self, steps: dict[str, float], now: Callable[[], float] = time.monotonic) -> None:
+        self.steps = steps
+        self.now = now
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        began = self.now()
+        try:
+            yield
+        finally:
+            self.steps[name] = round(self.steps.get(name, 0.0) + self.now() - began, 3)

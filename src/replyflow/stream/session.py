@@ -18,7 +18,8 @@ from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_LOG4J2 = """\
+#: Spark quiet (WARN), Kafka clients quieter; also the base of the local standalone daemons' config (ops).
+LOG4J2 = """\
 # Written by replyflow.stream.session: Spark quiet (WARN), Kafka clients quieter.
 rootLogger.level = warn
 rootLogger.appenderRef.stdout.ref = console
@@ -54,8 +55,8 @@ def connector_jars(settings: Settings) -> list[Path]:
 def _log4j_file(settings: Settings) -> Path:
     path = settings.state_dir / "spark" / "log4j2.properties"
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.is_file() or path.read_text() != _LOG4J2:
-        path.write_text(_LOG4J2)
+    if not path.is_file() or path.read_text() != LOG4J2:
+        path.write_text(LOG4J2)
     return path
 
 
