@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from machine import describe  # noqa: E402
 
 SECTIONS = ROOT / "reports" / "bench"
-ORDER = ["models", "producer", "api", "stream", "cluster", "demo"]
+ORDER = ["models", "producer", "api", "stream", "cluster", "demo", "workspace"]
 SCRIPTS = {
     "models": "bench/bench_models.py",
     "producer": "bench/bench_producer.py",
@@ -33,6 +33,7 @@ SCRIPTS = {
     "stream": "bench/bench_stream.py",
     "cluster": "bench/bench_cluster.py",
     "demo": "bench/bench_demo.py",
+    "workspace": "bench/bench_workspace.py",
 }
 
 

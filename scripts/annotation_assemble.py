@@ -36,6 +36,9 @@ def main(work: Path) -> None:
     dest = ROOT / "data" / "annotations"
     dest.mkdir(parents=True, exist_ok=True)
     sample = pd.read_csv(work / "sample.csv", dtype=str)
+    rest = work / "sample_rest.csv"  # the second round: the rest of the training split (batches 22..45)
+    if rest.exists():
+        sample = pd.concat([sample, pd.read_csv(rest, dtype=str)], ignore_index=True)
     first = sorted(p.stem for p in (work / "out").glob("[0-9][0-9].csv"))
     labels = _outputs(work, first).merge(sample, on="tweet_id", how="inner", validate="one_to_one")
     assert len(labels) == len(sample), "every drawn tweet has exactly one first-pass row"

@@ -2,7 +2,8 @@
 
 Run once; the draw is seeded, so running it again gives the same tweets:
 
-    .venv/bin/python scripts/annotation_batches.py OUT_DIR
+    .venv/bin/python scripts/annotation_batches.py OUT_DIR          # round 1: batches 01..21
+    .venv/bin/python scripts/annotation_batches.py OUT_DIR --rest   # round 2: the rest of the training split
 
 writes ``OUT_DIR/sample.csv`` (tweet_id, dataset, split, sample) and ``OUT_DIR/batches/NN.txt``:
 one tweet per line, ``tweet_id<TAB>text`` (newlines in a tweet shown as `` / ``), in a shuffled order so a
@@ -34,6 +35,7 @@ TARGETED = {
 }
 TARGETED_PER_CLASS = 120
 BATCH_ROWS = 300
+REST_SEED = 20261202
 
 
 def airline_rows() -> pd.DataFrame:
@@ -73,6 +75,20 @@ def one_line(text: str) -> str:
     return re.sub(r"\s*[\r\n]+\s*", " / ", text).strip()
 
 
+def draw_rest(out: Path) -> None:
+    """Round 2: every training tweet round 1 did not draw (``sample = rest``), batches 22.., seed 20261202."""
+    taken = set(pd.read_csv(out / "sample.csv", dtype=str)["tweet_id"])
+    air = airline_rows()
+    rest = air[(air["split"] == "train") & ~air["tweet_id"].isin(taken)]
+    rest = rest.iloc[np.random.RandomState(REST_SEED).permutation(len(rest))]
+    rest[["tweet_id"]].assign(dataset="airline", split="train", sample="rest").to_csv(out / "sample_rest.csv", index=False)
+    for b, start in enumerate(range(0, len(rest), BATCH_ROWS), start=22):
+        chunk = rest.iloc[start : start + BATCH_ROWS]
+        lines = [f"{t}\t{one_line(x)}" for t, x in zip(chunk["tweet_id"], chunk["text"])]
+        (out / "batches" / f"{b:02d}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"{len(rest)} more training tweets in batches 22..{21 + -(-len(rest) // BATCH_ROWS)}")
+
+
 def main(out: Path) -> None:
     sample = draw()
     out.mkdir(parents=True, exist_ok=True)
@@ -89,4 +105,7 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    if "--rest" in sys.argv:
+        draw_rest(Path(sys.argv[1]))
+    else:
+        main(Path(sys.argv[1]))

@@ -1,7 +1,7 @@
 """The reply service's web application: the app factory and its production server.
 
-``create_app(settings)`` composes the two blueprints, the JSON API (:mod:`replyflow.reply.api`)
-and the agent dashboard (:mod:`replyflow.web.dashboard`), over one
+``create_app(settings)`` composes the JSON API blueprint (:mod:`replyflow.reply.api`, bearer token)
+and the agent workspace (:mod:`replyflow.web`, signed-in users), over one
 :class:`~replyflow.reply.service.ReplyService` built from the settings it is given, so tests
 can create as many isolated apps as they like.  ``serve(settings)`` runs it under waitress,
 optionally with the outbox sender in a background thread of the same process (the default
@@ -30,13 +30,13 @@ from replyflow.reply.metrics import ReplyMetrics
 from replyflow.reply.service import ReplyService
 from replyflow.reply.store import Store
 from replyflow.settings import Settings
-from replyflow.web.dashboard import bp as dashboard_bp
+from replyflow.web import init_web
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Flask:
-    """Build the reply service: API blueprint at /api/v1, dashboard at /."""
+    """Build the reply service: API blueprint at /api/v1, the agent workspace at /."""
     app = Flask(__name__)
     # A ticket ID with an encoded slash (/tickets/%2F0) must be "not found", not a 308 redirect to
     # a path with the slashes merged: IDs never contain "/", and API clients should not follow redirects.
@@ -48,7 +48,6 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
     app.extensions["replyflow"] = ReplyService(settings=settings, store=store, api_token=resolve_api_token(settings))
     metrics = app.extensions["replyflow_metrics"] = ReplyMetrics(store.outbox.counts)
     app.register_blueprint(api_bp)
-    app.register_blueprint(dashboard_bp)
 
     @app.before_request
     def _start_timer() -> None:
@@ -93,6 +92,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
             return json_error(500, "internal_error", "internal server error")
         return "Internal server error", 500
 
+    init_web(app, settings)  # after _reject_nul: its checks (login, CSRF) run on URLs already known to be sane
     return app
 
 

@@ -25,8 +25,12 @@ app = typer.Typer(help="replyflow: answer customers on X automatically.", no_arg
                   pretty_exceptions_enable=False)
 kafka_app = typer.Typer(help="Run the local Apache Kafka broker (KRaft) and manage topics.", no_args_is_help=True)
 ingest_app = typer.Typer(help="Publish tweets to Kafka from X or from a dataset replay.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts of the agent workspace (agents and admins).", no_args_is_help=True)
+corrections_app = typer.Typer(help="Agents' corrections of the model's labels.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(users_app, name="users")
+app.add_typer(corrections_app, name="corrections")
 
 
 _options = {"debug": False}
@@ -59,14 +63,17 @@ def _settings(logfile: str | None = None) -> Settings:
 @app.command()
 def train(
     only: Annotated[
-        Optional[list[str]], typer.Option(help="Train only these steps: split, lda, sentiment, topic.")
+        Optional[list[str]], typer.Option(help="Train only these steps: split, lda, teacher, student, policy.")
     ] = None,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping decides).")] = 15,
+    corrections: Annotated[
+        Optional[Path], typer.Option(help="Agents' corrections (replyflow corrections export): extra training rows.")
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="One epoch on a small sample: checks the pipeline, not for use.")] = False,
 ) -> None:
-    """Reproduce every model artefact under models/ from data/ (split, LDA labels, LSTMs, export)."""
+    """Reproduce every model artefact under models/ from data/ (split, LDA, teacher, student, policy thresholds)."""
     from replyflow.nlp.train import train_all
 
-    train_all(_settings(), only=only, epochs=epochs)
+    train_all(_settings(), only=only, corrections=corrections, quick=quick)
 
 
 @app.command()
@@ -200,6 +207,74 @@ def send(once: Annotated[bool, typer.Option(help="Drain the outbox once and exit
     from replyflow.reply.sender import run_sender
 
     run_sender(_settings("sender.log"), once=once)
+
+
+# --- workspace accounts and corrections ------------------------------------------------------
+def _password(from_stdin: bool) -> str:
+    """A new password: one line of standard input (scripts), else asked twice without echo."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+_PASSWORD_STDIN = typer.Option("--password-stdin", help="Read the password from the first line of standard input.")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Login name: a-z, 0-9, '.', '_', '-'.")],
+    role: Annotated[str, typer.Option(help="agent or admin.")] = "agent",
+    password_stdin: Annotated[bool, _PASSWORD_STDIN] = False,
+) -> None:
+    """Add a workspace user (asks for the password)."""
+    from replyflow.reply.manage import add_user
+
+    settings = _settings()
+    account = add_user(settings, username, _password(password_stdin), role)
+    typer.echo(f"added {account.username} ({account.role})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users: name, role, state, last login."""
+    from replyflow.reply.manage import list_users
+
+    for a in list_users(_settings()):
+        last = a.last_login_at.strftime("%Y-%m-%d %H:%M") if a.last_login_at else "never"
+        typer.echo(f"{a.username}\t{a.role}\t{'active' if a.active else 'disabled'}\tlast login {last}")
+
+
+@users_app.command("disable")
+def users_disable(username: str) -> None:
+    """Disable a user: every open session of theirs ends at its next request."""
+    from replyflow.reply.manage import set_user_active
+
+    typer.echo(f"disabled {set_user_active(_settings(), username, False).username}")
+
+
+@users_app.command("enable")
+def users_enable(username: str) -> None:
+    """Enable a disabled user again."""
+    from replyflow.reply.manage import set_user_active
+
+    typer.echo(f"enabled {set_user_active(_settings(), username, True).username}")
+
+
+@users_app.command("reset-password")
+def users_reset_password(username: str, password_stdin: Annotated[bool, _PASSWORD_STDIN] = False) -> None:
+    """Set a new password (asks for it), clear a lockout, end the user's sessions."""
+    from replyflow.reply.manage import reset_password
+
+    typer.echo(f"new password set for {reset_password(_settings(), username, _password(password_stdin)).username}")
+
+
+@corrections_app.command("export")
+def corrections_export(path: Annotated[Path, typer.Argument(help="CSV file to write.")]) -> None:
+    """Write the latest correction per tweet as CSV (tweet_id,text,sentiment,topic,needs_reply,corrected_by,corrected_at)."""
+    from replyflow.reply.manage import export_corrections
+
+    count = export_corrections(_settings(), path)
+    typer.echo(f"{count} corrected tweet(s) written to {path}")
 
 
 # --- all together ---------------------------------------------------------------------

@@ -51,8 +51,10 @@ def _known_error(exc: Exception) -> str | None:
     from replyflow.core.xapi import XApiConfigError
     from replyflow.ingest.replay import ReplayFileError
     from replyflow.kafka.broker import BrokerError
+    from replyflow.reply.accounts import AccountError
+    from replyflow.reply.db import SchemaError
 
-    if isinstance(exc, (BrokerError, XApiConfigError, ReplayFileError)):
+    if isinstance(exc, (BrokerError, XApiConfigError, ReplayFileError, AccountError, SchemaError)):
         return str(exc)
     if "JAVA_GATEWAY_EXITED" in str(exc):
         return ("Spark could not start its JVM: check that Java 17 is installed ('java' on PATH) and that "

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from replyflow.core.policy import REASONS
 from replyflow.ops import background as services
 from replyflow.settings import Settings
 
@@ -182,23 +183,24 @@ def _summary(console: Console, settings: Settings, progress: Progress) -> None:
     tickets = []
     for code in list(tickets_by_topic)[:6]:
         tickets += _api(settings, "tickets", topic=code, per_page=1).get("items", [])
-    examples = Table(title="example replies", show_lines=True)
+    examples = Table(title="example replies: what the policy did and why", show_lines=True)
     examples.add_column("ticket")
     examples.add_column("tweet")
     examples.add_column("reply")
+    examples.add_column("why")
     for ticket in tickets:
         detail = _api(settings, f"tickets/{ticket['ticket_id']}")
         tweet = (detail.get("tweets") or [{}])[0]
         outbox = detail.get("outbox") or {}
         reply = outbox.get("text") or "(no public reply: left for a human agent)"
-        examples.add_row(ticket["ticket_id"], tweet.get("text", ""), reply)
+        examples.add_row(ticket["ticket_id"], tweet.get("text", ""), reply, REASONS.get(ticket.get("reason", ""), ""))
     console.print(examples)
     first = f"{progress.first_reply_after:.1f} s" if progress.first_reply_after is not None else "n/a"
     console.print(
         f"tweets published: {progress.replay_sent} (rejected at ingest: {progress.replay_dlq}); "
         f"enriched: {progress.enriched}; tickets: {progress.tickets}; replies sent (dry run): {progress.sent}\n"
         f"parquet: {settings.parquet_location} ({count_parquet_rows(settings)} rows)\n"
-        f"dashboard: {settings.reply_api_url}/\n"
+        f"dashboard: {settings.reply_api_url}/ (sign in: first `replyflow users add NAME --role admin`)\n"
         f"time to first reply: {first}; total run time: {progress.elapsed():.1f} s\n"
         f"logs: {settings.logs_dir}"
     )
@@ -224,7 +226,7 @@ def run_demo(
         console.print("[bold]No trained models found: training them first (a few minutes)…")
         from replyflow.nlp.train import train_all
 
-        train_all(settings, only=None, epochs=15)
+        train_all(settings)
     fetch_jars(settings)
     if fresh:
         services.down(settings)  # a previous `replyflow up` must not keep files we are about to remove

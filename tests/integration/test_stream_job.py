@@ -56,7 +56,7 @@ class _FakeEnricher:
         return out
 
 
-def _fake_loader(models_dir: str) -> Any:
+def _fake_loader(models_dir: str, cascade_threshold: float = 0.0, threads: int = 1) -> Any:
     return _FakeEnricher()
 
 

@@ -35,7 +35,7 @@ class FakeEnricher:
         return out
 
 
-def fake_loader(models_dir: str, encoder_dir: str | None = None) -> FakeEnricher:
+def fake_loader(models_dir: str, cascade_threshold: float = 0.0, threads: int = 1) -> FakeEnricher:
     return FakeEnricher()
 
 

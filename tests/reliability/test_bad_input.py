@@ -189,8 +189,9 @@ def test_api_accepts_hostile_text_and_stays_intact(reply_client: Any, auth_heade
            rows_in=2 * len(tweets), rows_out=len(tweets), dlq=0, replies=len(tweets), duplicates=0, lost=0)
 
 
-def test_api_query_params_and_paths_are_inert(reply_client: Any, auth_headers: Any, make_tweet: Any,
+def test_api_query_params_and_paths_are_inert(agent_client: Any, auth_headers: Any, make_tweet: Any,
                                               settings: Any) -> None:
+    reply_client = agent_client  # the ticket pages need a signed-in user
     tweets = _hostile_enriched(make_tweet)
     assert _post(reply_client, {"tweets": tweets}, auth_headers).status_code == 200
     get = lambda url: reply_client.get(url, headers=auth_headers)  # noqa: E731
@@ -247,10 +248,12 @@ def test_api_over_real_http(reply_server: Any) -> None:
 
 
 # --- (c) dashboard -----------------------------------------------------------------------
-def test_dashboard_escapes_hostile_text(reply_client: Any, auth_headers: Any, make_tweet: Any) -> None:
+def test_dashboard_escapes_hostile_text(agent_client: Any, auth_headers: Any, make_tweet: Any) -> None:
+    reply_client = agent_client  # the workspace needs a signed-in user
     tweets = _hostile_enriched(make_tweet)
     results = _post(reply_client, {"tweets": tweets}, auth_headers).json["results"]
-    urls = ["/", f"/?q={quote(SCRIPT)}", f"/?q={quote(IMG_ONERROR)}", f"/?topic={quote(SCRIPT)}",
+    urls = ["/", "/queues/unassigned", "/queues/low_confidence", "/overview", f"/?q={quote(SCRIPT)}",
+            f"/?q={quote(IMG_ONERROR)}", f"/?topic={quote(SCRIPT)}",
             f"/?status={quote(SCRIPT)}", f"/?sentiment={quote(IMG_ONERROR)}", f"/?page={quote(SCRIPT)}"]
     urls += [f"/tickets/{r['ticket_id']}" for r in results]
     for url in urls:

@@ -36,6 +36,11 @@ def test_csv_row_maps_to_raw_tweet() -> None:
     assert json.loads(tweet.to_json())["created_at"] == "2015-02-24T19:35:52Z"
 
 
+def test_csv_text_is_html_unescaped_once() -> None:
+    """The dataset holds the text as X delivered it (``&amp;``): unescaped once at ingest."""
+    assert csv_row_to_tweet({**ROW, "text": "@united bags &amp; seats &gt; 3 &amp;amp;"}).text == "@united bags & seats > 3 &amp;"
+
+
 def test_author_id_is_stable_numeric_and_case_insensitive() -> None:
     assert author_id_for("JetBlue") == author_id_for("jetblue") == author_id_for(" jetblue ")
     assert author_id_for("jetblue") != author_id_for("united")

@@ -68,6 +68,14 @@ def test_x_tweet_to_raw_maps_every_field() -> None:
     assert first.in_reply_to_tweet_id is None and first.matched_rules == ["@replyflowsupport -is:retweet"]
 
 
+def test_html_escaped_text_from_x_is_unescaped_once() -> None:
+    """X delivers ``&amp;``, ``&lt;``, ``&gt;`` in tweet text; Kafka and everything after hold the real text."""
+    page = _json("mentions_page1.json")
+    tweet = {**page["data"][0], "text": "@replyflowsupport bags &amp; seats &lt;3 &amp;amp;"}
+    raw = x_tweet_to_raw(tweet, users_by_id(page["includes"]), "x-mentions")
+    assert raw.text == "@replyflowsupport bags & seats <3 &amp;"  # once: a literal "&amp;" typed by the customer stays
+
+
 def test_retweets_are_marked_not_dropped() -> None:
     page = _json("mentions_page2.json")
     rt = x_tweet_to_raw(page["data"][0], users_by_id(page["includes"]), "x-mentions")

@@ -23,7 +23,7 @@ def test_committed_annotations_are_valid(split: pd.DataFrame) -> None:
     assert len(airline) >= 3000 and len(live) >= 500 and len(second) >= 300
     gold = airline[airline["topic"] != "none"]
     assert gold["topic"].value_counts().min() >= 100  # at least 100 gold rows per class
-    assert set(airline[airline["sample"] != "random"]["split"]) == {"train"}  # targeted rows: training only
+    assert set(airline[airline["sample"] != "random"]["split"]) == {"train"}  # targeted and rest rows: training only
     kappa = agreement(airline, live, second)
     assert kappa["rows_second_pass"] == len(second)
 

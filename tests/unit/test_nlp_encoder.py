@@ -3,7 +3,6 @@ does not leak, and the weights are checked before anything runs."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -88,10 +87,9 @@ def test_length_bucketing_gives_the_fixed_width_result(encoder: TextEncoder) -> 
 
 
 def test_the_representation_is_semantic(encoder: TextEncoder) -> None:
-    from replyflow.nlp.evaluate import mean_pool
-
-    e = mean_pool(encoder.encode(["my flight was delayed for three hours", "the plane left very late",
-                                  "they lost my suitcase"])[0])
+    hidden, mask = encoder.encode(["my flight was delayed for three hours", "the plane left very late",
+                                   "they lost my suitcase"])
+    e = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)  # mean pooling, as the encoder was trained
     e /= np.linalg.norm(e, axis=1, keepdims=True)
     assert e[0] @ e[1] > e[0] @ e[2] + 0.1
 
@@ -104,16 +102,3 @@ def test_wrong_weights_are_refused(tmp_path: Path) -> None:
         TextEncoder.load(tmp_path)
     with pytest.raises(FileNotFoundError, match="REPLYFLOW_ENCODER_DIR"):
         TextEncoder.load(tmp_path / "missing")
-
-
-def test_a_head_trained_on_another_encoder_is_refused(settings, tmp_path: Path) -> None:
-    from replyflow.nlp.pipeline import Enricher
-
-    models = tmp_path / "models"
-    for name in ("sentiment", "topic"):
-        shutil.copytree(settings.models_dir / name, models / name)
-    manifest = json.loads((models / "topic" / "manifest.json").read_text())
-    manifest["encoder"]["sha256"] = "0" * 64
-    (models / "topic" / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(RuntimeError, match="retrain"):
-        Enricher.load(models)

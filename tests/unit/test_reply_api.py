@@ -31,7 +31,8 @@ def test_401_without_or_with_wrong_token(reply_client, method, path, header) -> 
 def test_health_needs_no_token(reply_client) -> None:
     body = reply_client.get(f"{API}/health").json
     assert body["status"] == "ok" and body["database"] == "ok"
-    assert body["outbox"] == {"queued": 0, "sending": 0, "sent": 0, "failed": 0, "uncertain": 0}
+    assert body["outbox"] == {"awaiting_approval": 0, "queued": 0, "sending": 0, "sent": 0, "failed": 0, "rejected": 0,
+                              "uncertain": 0}
 
 
 def test_generated_token_when_unset(settings, tmp_path, caplog) -> None:
@@ -110,11 +111,11 @@ def test_client_needs_reply_is_ignored(reply_client, auth_headers, make_tweet) -
 
 
 def test_batch_results_in_order(reply_client, auth_headers, make_tweet) -> None:
-    tweets = [make_tweet(tweet_id="60"), make_tweet(tweet_id="61", sentiment="positive"),
-              make_tweet(tweet_id="62", sentiment_score=0.1), make_tweet(tweet_id="63", text="RT @x: bag lost")]
+    tweets = [make_tweet(tweet_id="60"), make_tweet(tweet_id="61", sentiment="positive", needs_reply_score=0.05),
+              make_tweet(tweet_id="62", needs_reply_score=0.4), make_tweet(tweet_id="63", text="RT @x: bag lost")]
     results = post(reply_client, {"tweets": tweets}, auth_headers).json["results"]
     assert [(r["tweet_id"], r["decision"], r["reason"]) for r in results] == [
-        ("60", "reply", "complaint"), ("61", "ignore", "positive_ignored"),
+        ("60", "reply", "complaint"), ("61", "ignore", "no_reply_needed"),
         ("62", "ticket", "low_confidence"), ("63", "ignore", "retweet")]
     assert results[2]["ticket_id"] and not results[2]["reply_queued"]
 
@@ -176,10 +177,10 @@ def test_one_bad_item_rejects_the_batch(reply_client, auth_headers, make_tweet) 
 @pytest.fixture()
 def some_tickets(reply_client, auth_headers, make_tweet) -> list[str]:
     bodies = [
-        make_tweet(tweet_id="100", text="lost my suitcase in Denver"),
+        make_tweet(tweet_id="100", text="@united lost my suitcase in Denver"),
         make_tweet(tweet_id="101", topic="Seating Preferences", author_handle="seatfan", created_at="2026-11-20T10:00:00Z"),
         make_tweet(tweet_id="102", sentiment="neutral", topic="Online Booking", topic_score=0.9),
-        make_tweet(tweet_id="103", sentiment_score=0.2),
+        make_tweet(tweet_id="103", needs_reply_score=0.4),
     ]
     return [r["ticket_id"] for r in post(reply_client, {"tweets": bodies}, auth_headers).json["results"]]
 

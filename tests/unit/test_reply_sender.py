@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 
 from replyflow.core.contracts import EnrichedTweet
-from replyflow.core.policy import decide
+from replyflow.core.policy import PolicyConfig, decide
 from replyflow.core.times import utcnow
 from replyflow.reply.metrics import ReplyMetrics
 from replyflow.reply.outbox import SendOutcome
@@ -32,7 +32,7 @@ def created(tweet_id: str = "999") -> dict:
 
 @pytest.fixture()
 def store(settings):
-    st = Store(settings.db_url, signature=settings.support_signature)
+    st = Store(settings.db_url, PolicyConfig.from_settings(settings), signature=settings.support_signature)
     st.create_all()
     yield st
     st.dispose()

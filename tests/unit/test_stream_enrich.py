@@ -165,24 +165,24 @@ def test_enrich_frame_rejects_mismatched_model_output() -> None:
 
 def test_enrich_partitions_loads_model_once_and_chunks() -> None:
     enricher = FakeEnricher()
-    loads: list[tuple[str, str | None]] = []
+    loads: list[tuple[str, float, int]] = []
 
-    def loader(models_dir: str, encoder_dir: str | None) -> FakeEnricher:
-        loads.append((models_dir, encoder_dir))
+    def loader(models_dir: str, cascade_threshold: float, threads: int) -> FakeEnricher:
+        loads.append((models_dir, cascade_threshold, threads))
         return enricher
 
-    fn = EnrichPartitions("/models", PolicyConfig(), encoder_dir="/encoder", loader=loader, chunk_size=2)
+    fn = EnrichPartitions("/models", PolicyConfig(), cascade_threshold=0.7, threads=1, loader=loader, chunk_size=2)
     frames = list(fn(iter([_valid_frame(3), _valid_frame(2)])))
-    assert loads == [("/models", "/encoder")]
+    assert loads == [("/models", 0.7, 1)]
     assert enricher.calls == [2, 1, 2]
     assert sum(len(f) for f in frames) == 5
 
 
 def test_enrich_partitions_carries_what_workers_need(settings: Any) -> None:
-    """Spark pickles the object to its workers: models, encoder folder and policy travel inside it."""
-    fn = EnrichPartitions("/models", PolicyConfig.from_settings(settings), encoder_dir="/encoder")
+    """Spark pickles the object to its workers: models folder, cascade threshold and policy travel inside it."""
+    fn = EnrichPartitions("/models", PolicyConfig.from_settings(settings), cascade_threshold=0.7)
     back = pickle.loads(pickle.dumps(fn))
-    assert (back.models_dir, back.encoder_dir, back.policy) == ("/models", "/encoder", fn.policy)
+    assert (back.models_dir, back.cascade_threshold, back.policy) == ("/models", 0.7, fn.policy)
     assert "test-token" not in pickle.dumps(fn).decode("latin-1")  # no secrets travel
 
 

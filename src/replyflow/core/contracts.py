@@ -201,6 +201,9 @@ class EnrichedTweet(BaseModel):
     sentiment_score: float = Field(ge=0.0, le=1.0)
     topic: Topic | None = None
     topic_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    needs_reply_score: float | None = Field(default=None, ge=0.0, le=1.0,
+                                            description="the model's probability that an agent would answer")
+    is_retweet: bool | None = None
     entities: list[Entity] | None = Field(default_factory=list, description="null is read as []")
     model_version: str | None = Field(default=None, max_length=64)
     processed_at: JsonDateTime | None = None

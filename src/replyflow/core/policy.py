@@ -1,10 +1,16 @@
-"""The reply policy: should this enriched tweet get a ticket, and a public reply?
+"""The reply policy: should this enriched tweet get a ticket, and a public reply with which body?
 
-Pure and dependency-free on purpose: the Spark job calls :func:`decide` on every
-enriched row to fill ``needs_reply`` and the reply service calls it again on what it
-receives, so both sides always agree (the service never trusts a ``needs_reply``
-sent by a client).  "Never twice in a conversation within its ticket" needs state,
-so it is enforced by the store, not here.
+Judged by what the customer receives (docs/MODEL_CARD.md, "Reply policy"): a public reply goes
+only to a tweet written to us (:func:`replyflow.core.addressing.is_addressed`) that the model is
+confident needs one; it names a topic only when the topic is confident, else it uses the general
+body; everything else that may need an answer becomes a ticket for a human, with no public reply.
+The thresholds are settings, chosen on the validation split (``replyflow evaluate`` reports what
+they give on test and on the out-of-time 2021 set).
+
+Pure and dependency-free on purpose: the Spark job calls :func:`decide` on every enriched row to
+fill ``needs_reply`` and the reply service calls it again on what it receives, so both sides always
+agree (the service never trusts a ``needs_reply`` sent by a client).  "Never twice in a
+conversation within its ticket" needs state, so it is enforced by the store, not here.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from replyflow.core.addressing import is_addressed
 from replyflow.core.labels import SENTIMENT_CLASSES
 
 
@@ -21,7 +28,8 @@ class PolicySettings(Protocol):
     """The few settings the policy reads (``replyflow.settings.Settings`` has them all)."""
 
     our_handles: Sequence[str]
-    reply_min_sentiment_confidence: float
+    reply_min_needs_reply: float
+    reply_ticket_min_needs_reply: float
     reply_min_topic_confidence: float
     reply_to_positive: bool
 
@@ -31,19 +39,21 @@ class PolicyConfig:
     """The policy's settings as a small value, the one written definition of them.
 
     Spark workers receive this instead of the whole Settings: that object carries secrets (API
-    and X tokens) that have no business in serialized task closures.
+    and X tokens) that have no business in serialized task closures.  Defaults: the settings'.
     """
 
     our_handles: tuple[str, ...] = ()
-    reply_min_sentiment_confidence: float = 0.5
-    reply_min_topic_confidence: float = 0.5
+    reply_min_needs_reply: float = 0.81
+    reply_ticket_min_needs_reply: float = 0.3
+    reply_min_topic_confidence: float = 0.92
     reply_to_positive: bool = False
 
     @classmethod
     def from_settings(cls, settings: PolicySettings) -> PolicyConfig:
         return cls(
             our_handles=tuple(h.lstrip("@").lower() for h in settings.our_handles),
-            reply_min_sentiment_confidence=float(settings.reply_min_sentiment_confidence),
+            reply_min_needs_reply=float(settings.reply_min_needs_reply),
+            reply_ticket_min_needs_reply=float(settings.reply_ticket_min_needs_reply),
             reply_min_topic_confidence=float(settings.reply_min_topic_confidence),
             reply_to_positive=bool(settings.reply_to_positive),
         )
@@ -72,13 +82,13 @@ class Decision:
 #: Every reason :func:`decide` can give, with its meaning (documented in docs/API.md).
 REASONS: dict[str, str] = {
     "own_tweet": "written by one of our own handles: never answered",
-    "retweet": "a retweet (text starts with 'RT @'): never answered",
-    "complaint": "negative with confident sentiment: ticket + public reply",
-    "question": "neutral about a support topic with confident topic: ticket + public reply",
-    "thanks": "positive and reply_to_positive is on: ticket (resolved) + thank-you reply",
-    "positive_ignored": "positive and reply_to_positive is off: nothing",
-    "not_support": "neutral without a confident support topic: nothing",
-    "low_confidence": "the model is unsure: ticket for a human, no public reply",
+    "retweet": "a retweet: never answered",
+    "complaint": "negative, written to us, confidently needs a reply: ticket + public reply",
+    "question": "not negative, written to us, confidently needs a reply: ticket + public reply",
+    "thanks": "positive, written to us, reply_to_positive is on: ticket (resolved) + thank-you reply",
+    "not_addressed": "may need an answer but talks about us to others: ticket for a human, no public reply",
+    "low_confidence": "may need an answer, the model is not sure: ticket for a human, no public reply",
+    "no_reply_needed": "needs no answer (praise, chatter, news, jokes): nothing",
 }
 
 
@@ -95,43 +105,50 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def needs_reply_probability(tweet: Mapping[str, Any]) -> float:
+    """The model's probability that an agent would answer; rows from before the needs-reply model
+    (no ``needs_reply_score``) fall back to "a confident complaint needs one"."""
+    if tweet.get("needs_reply_score") is not None:
+        return _score(tweet.get("needs_reply_score"))
+    return _score(tweet.get("sentiment_score")) if _text(tweet.get("sentiment")).lower() == "negative" else 0.0
+
+
 def decide(tweet: Mapping[str, Any], settings: PolicySettings) -> Decision:
     """Apply the reply policy to one enriched tweet (a dict, a pandas row, a Row.asDict()).
 
-    Reads ``author_handle``, ``text``, ``sentiment``, ``sentiment_score``, ``topic`` and
-    ``topic_score``; anything missing is treated as "not confident", never as a reason
-    to reply publicly.
+    Reads ``author_handle``, ``text``, ``is_retweet``, ``sentiment``, ``sentiment_score``, ``topic``,
+    ``topic_score`` and ``needs_reply_score``; anything missing is treated as "not confident",
+    never as a reason to reply publicly.
     """
+    ours = {h.lstrip("@").lower() for h in settings.our_handles}
     handle = _text(tweet.get("author_handle")).lstrip("@").lower()
-    if handle and handle in {h.lstrip("@").lower() for h in settings.our_handles}:
+    if handle and handle in ours:
         return Decision(False, False, "own_tweet")
-    if _text(tweet.get("text")).lstrip().startswith("RT @"):
+    text = _text(tweet.get("text"))
+    if tweet.get("is_retweet") is True or text.lstrip().startswith("RT @"):
         return Decision(False, False, "retweet")
 
     sentiment = _text(tweet.get("sentiment")).lower()
-    sentiment_score = _score(tweet.get("sentiment_score"))
-
-    if sentiment not in SENTIMENT_CLASSES:
+    need = needs_reply_probability(tweet)
+    addressed = is_addressed(text, ours)
+    if need < settings.reply_ticket_min_needs_reply:
+        if settings.reply_to_positive and addressed and sentiment == "positive":
+            return Decision(True, True, "thanks", _score(tweet.get("sentiment_score")) * (1.0 - need))
+        return Decision(False, False, "no_reply_needed")
+    if not addressed:
+        return Decision(True, False, "not_addressed")
+    if need < settings.reply_min_needs_reply or sentiment not in SENTIMENT_CLASSES:
         return Decision(True, False, "low_confidence")
-    if sentiment_score < settings.reply_min_sentiment_confidence:
-        # We cannot tell a complaint from a compliment: let a human look.
-        return Decision(True, False, "low_confidence")
-    if sentiment == "negative":
-        return Decision(True, True, "complaint", sentiment_score)
-    if sentiment == "neutral":
-        if confident_topic(tweet, settings):
-            return Decision(True, True, "question", min(sentiment_score, _score(tweet.get("topic_score"))))
-        return Decision(False, False, "not_support")
-    if settings.reply_to_positive:
-        return Decision(True, True, "thanks", sentiment_score)
-    return Decision(False, False, "positive_ignored")
+    topic_confidence = _score(tweet.get("topic_score")) if confident_topic(tweet, settings) else 1.0
+    reason = "complaint" if sentiment == "negative" else "question"
+    return Decision(True, True, reason, need * topic_confidence)
 
 
 def confident_topic(tweet: Mapping[str, Any], settings: PolicySettings) -> str | None:
-    """The tweet's topic if the model is confident enough, else None (ticket code GEN, generic reply).
+    """The tweet's topic if the model is confident enough, else None (ticket code GEN, general body).
 
-    A wrong topic in a public reply ("sorry about your bag" to a seat complaint) is worse than
-    a generic one.  The same score parsing as :func:`decide`: missing or garbage is not confident.
+    A wrong topic in a public reply ("sorry about your bag" to a delay) is worse than a general
+    one.  The same score parsing as :func:`decide`: missing or garbage is not confident.
     """
     topic = tweet.get("topic")
     if not topic or _score(tweet.get("topic_score")) < settings.reply_min_topic_confidence:

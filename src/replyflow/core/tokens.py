@@ -24,7 +24,11 @@ def read_api_token(settings: Settings) -> str | None:
     if configured:
         register_secret(configured)
         return configured
-    path = token_file(settings)
+    return read_secret_file(token_file(settings))
+
+
+def read_secret_file(path: Path) -> str | None:
+    """The secret stored in ``path`` (registered for log redaction), or None when there is none."""
     if path.is_file():
         token = path.read_text(encoding="utf-8").strip()
         if token:

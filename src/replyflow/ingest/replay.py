@@ -11,6 +11,8 @@ Two input formats:
 Every row that fails validation goes to the DLQ with its line number and the reason; nothing
 is dropped silently.  A tweet id seen earlier in the same file is skipped and counted
 (``duplicates``): the dataset holds ~40 repeated rows, and a tweet is one message.
+The dataset's text is HTML-escaped as X delivered it (``&amp;``); it is unescaped once here,
+so Kafka, parquet and the database hold the real text (pages escape it once on output).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import html
 import itertools
 import json
 import logging
@@ -90,7 +93,7 @@ def parse_dataset_time(value: str) -> datetime:
 
 
 def csv_row_to_tweet(row: dict[str, Any]) -> RawTweet:
-    """Map one dataset row to a :class:`RawTweet`; raises ``ValueError`` with a clear reason."""
+    """Map one dataset row to a :class:`RawTweet` (text HTML-unescaped once); raises ``ValueError`` with a clear reason."""
     missing = [c for c in CSV_REQUIRED if not (row.get(c) or "").strip()]
     if missing:
         raise ValueError(f"empty or missing column(s): {', '.join(missing)}")
@@ -103,7 +106,7 @@ def csv_row_to_tweet(row: dict[str, Any]) -> RawTweet:
     try:
         return RawTweet(
             tweet_id=tweet_id,
-            text=row["text"],
+            text=html.unescape(row["text"]),
             author_id=author_id_for(handle),
             author_handle=handle,
             created_at=created,

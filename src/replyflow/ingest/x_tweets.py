@@ -8,6 +8,7 @@ keeps a complete record.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -61,7 +62,7 @@ def x_tweet_to_raw(
     try:
         return RawTweet(
             tweet_id=str(tweet.get("id", "")),
-            text=tweet.get("text") or "",
+            text=html.unescape(tweet.get("text") or ""),  # X escapes &, < and > in tweet text; unescaped once here
             author_id=author_id,
             author_handle=handle,
             created_at=datetime.fromisoformat(str(created).replace("Z", "+00:00")),

@@ -5,7 +5,8 @@ Three files, keyed by ``tweet_id``:
 * ``airline.csv``: tweets of the airline dataset with ``topic`` (the 8 classes or ``none``),
   ``needs_reply``, ``addressed`` and the annotator's own ``annotator_sentiment`` (the dataset's
   ``airline_sentiment`` stays the sentiment label), ``split`` (today's split) and ``sample``
-  (``random``, or ``targeted:<class>`` for keyword-drawn training rows);
+  (``random``; training only: ``targeted:<class>`` for keyword-drawn rows, ``rest`` for the
+  second round that annotated every remaining training tweet);
 * ``live2021.csv``: tweets of the 2021 stream sample, the out-of-time test set, with ``sentiment`` too;
 * ``second_pass.csv``: a blind second annotation of 300 of them, for agreement (Cohen's kappa).
 
@@ -86,9 +87,16 @@ def _require_known(path: Path, frame: pd.DataFrame, known: Collection[str], what
         raise AnnotationError(f"{path} line {line}: tweet {frame['tweet_id'][unknown].iloc[0]} is not in {what}")
 
 
-def live_tweet_ids(data_dir: Path) -> set[str]:
+def live_texts(data_dir: Path) -> pd.DataFrame:
+    """``tweet_id``, ``text`` of the 2021 stream sample (one line of JSON objects)."""
     raw = (data_dir / LIVE_FILE).read_text(encoding="utf-8")
-    return {str(item["tweet_id"]) for item in json.loads("[" + raw + "]")}
+    items = json.loads("[" + raw + "]")
+    frame = pd.DataFrame({"tweet_id": [str(i["tweet_id"]) for i in items], "text": [i["tweet"] for i in items]})
+    return frame.drop_duplicates("tweet_id").reset_index(drop=True)
+
+
+def live_tweet_ids(data_dir: Path) -> set[str]:
+    return set(live_texts(data_dir)["tweet_id"])
 
 
 def load_airline(data_dir: Path, split: pd.DataFrame) -> pd.DataFrame:
@@ -101,9 +109,9 @@ def load_airline(data_dir: Path, split: pd.DataFrame) -> pd.DataFrame:
         if today[tweet_id] != row_split:
             raise AnnotationError(f"{path} line {i}: tweet {tweet_id} says split {row_split!r}, but it is in "
                                   f"{today[tweet_id]!r}: a test or validation tweet must never become training data")
-        if sample != "random" and not (sample.startswith("targeted:") and row_split == "train"):
-            raise AnnotationError(f"{path} line {i}: sample {sample!r}: only 'random' rows, or 'targeted:<class>' rows "
-                                  "of the training split, are allowed")
+        if sample != "random" and not ((sample == "rest" or sample.startswith("targeted:")) and row_split == "train"):
+            raise AnnotationError(f"{path} line {i}: sample {sample!r}: only 'random' rows, or 'rest' and "
+                                  "'targeted:<class>' rows of the training split, are allowed")
     return frame
 
 

@@ -13,7 +13,6 @@ import logging
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -112,34 +111,16 @@ def load_clean_split(settings: Settings) -> pd.DataFrame:
     return df
 
 
-def load_features(settings: Settings, df: pd.DataFrame) -> np.ndarray:
-    """The frozen encoder's hidden states (float16 [len(df), tokens, 384]) of ``df["text"]``, row-aligned.
+def load_labelled(settings: Settings) -> pd.DataFrame:
+    """:func:`load_split` plus the gold annotations (docs/LABELING.md), validated first.
 
-    Computed with the serving encoder on :func:`encoder_text` and cached under
-    ``state_dir/cache`` per data hash, encoder and preprocessing version: encoding the 14k
-    tweets takes ~1.5 min on 2 cores and training and evaluation both need it.  float16
-    halves the cache (~0.5 GB) and is far below the heads' noise."""
-    from rich.console import Console
-    from rich.progress import track
+    Adds ``topic`` (8 classes or ``none``; NaN where not annotated), ``needs_reply`` and
+    ``addressed`` (``"1"``/``"0"``; NaN where not annotated) and ``sample`` (random/targeted).
+    An invalid annotation file stops here with an :class:`~replyflow.nlp.annotations.AnnotationError`
+    naming the file and the row."""
+    from replyflow.nlp.annotations import load_airline
 
-    from replyflow.nlp.encoder import get_encoder
-    from replyflow.nlp.text import PREPROCESSING_VERSION, encoder_texts
-
-    encoder = get_encoder(settings.encoder_dir)
-    key = f"{data_hash(settings)[:12]}-enc{encoder.hash8}-len{encoder.max_len}-prep{PREPROCESSING_VERSION}"
-    cache = settings.state_dir / "cache" / f"features-{key}.npz"
-    ids = df["tweet_id"].astype(str).to_numpy()
-    if cache.exists():
-        with np.load(cache, allow_pickle=False) as z:
-            row = {t: i for i, t in enumerate(z["tweet_id"])}
-            if all(t in row for t in ids):
-                return z["hidden"][[row[t] for t in ids]]
-    texts = encoder_texts(df["text"].fillna("").tolist())
-    out = np.zeros((len(texts), encoder.max_len, encoder.describe()["hidden"]), dtype=np.float16)
-    step = 256
-    for i in track(range(0, len(texts), step), description="encoding tweets", console=Console(stderr=True)):
-        out[i : i + step] = encoder.encode(texts[i : i + step], batch_size=32)[0]
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, tweet_id=ids.astype(str), hidden=out)
-    log.info("encoded %d tweets -> %s", len(texts), cache)
-    return out
+    df = load_split(settings)
+    gold = load_airline(settings.data_dir, df[["tweet_id", "split"]])
+    cols = ["tweet_id", "topic", "needs_reply", "addressed", "sample", "annotator_sentiment"]
+    return df.merge(gold[cols], on="tweet_id", how="left")

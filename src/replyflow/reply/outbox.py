@@ -1,8 +1,9 @@
 """The outbox: public replies waiting to be posted, and every state change of one.
 
-``status``: queued -> sending -> sent | failed, or sending -> uncertain.  Claiming is a
-conditional UPDATE (``queued -> sending``) that also starts a lease (``claimed_at``), so two
-senders never post the same entry.  A live sender renews the lease while it waits for X; an
+``status``: queued -> sending -> sent | failed, or sending -> uncertain (the workspace adds the
+states before ``queued``: held for approval, rejected; see :mod:`replyflow.reply.approvals`).
+Claiming is a conditional UPDATE (``queued -> sending``) that also starts a lease (``claimed_at``),
+so two senders never post the same entry.  A live sender renews the lease while it waits for X; an
 entry still ``sending`` after its lease ran out belongs to a sender that died mid-post, and is
 marked ``uncertain``: X may or may not have the reply, so it is never re-posted automatically,
 and agents see it (dashboard failures queue, ``replyflow status``, the metrics).
@@ -19,7 +20,7 @@ from sqlalchemy import func, select, update
 
 from replyflow.core.times import utcnow
 from replyflow.reply.db import Database
-from replyflow.reply.tables import OUTBOX_STATUSES, OutboxEntry
+from replyflow.reply.tables import OUTBOX_STATUSES, OutboxEntry, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class OutboxRepository:
         return [PendingReply(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
     def record(self, entry_id: int, outcome: SendOutcome) -> None:
-        """Store what happened to a claimed entry."""
+        """Store what happened to a claimed entry; the first reply sent stops the ticket's first-response clock."""
         now = utcnow()
         with self.db.write() as session:
             session.execute(
@@ -109,6 +110,14 @@ class OutboxRepository:
                         last_error=outcome.error, updated_at=now, sent_at=now if outcome.status == "sent" else None)
                 .execution_options(synchronize_session=False)
             )
+            if outcome.status == "sent":
+                session.execute(
+                    update(Ticket)
+                    .where(Ticket.id == select(OutboxEntry.ticket_pk).where(OutboxEntry.id == entry_id).scalar_subquery(),
+                           Ticket.first_response_at.is_(None))
+                    .values(first_response_at=now)
+                    .execution_options(synchronize_session=False)
+                )
 
     def counts(self) -> dict[str, int]:
         """Entries per status (every status present, 0 when none)."""

@@ -20,7 +20,7 @@ from replyflow.core.policy import REASONS
 from replyflow.reply.queries import MAX_PAGE, MAX_PER_PAGE, TicketFilter
 
 TicketStatus = Literal["open", "pending", "resolved"]
-OutboxStatus = Literal["queued", "sending", "sent", "failed", "uncertain"]
+OutboxStatus = Literal["awaiting_approval", "queued", "sending", "sent", "failed", "rejected", "uncertain"]
 Reason = Literal[tuple(REASONS)]  # type: ignore[valid-type]
 #: What ``topic=`` filters on: a class name or its 3-letter code (``GEN``: tickets without a topic).
 TopicFilter = Literal[(*TOPIC_CLASSES, *TOPIC_CODES.values(), GENERAL_CODE)]  # type: ignore[valid-type]
@@ -207,6 +207,7 @@ class StoredTweet(BaseModel):
     sentiment_score: float
     topic: Topic | None
     topic_score: float | None
+    needs_reply_score: float | None
     entities: list[Entity]
     model_version: str | None
     processed_at: str | None
@@ -237,10 +238,12 @@ class TicketDetail(TicketOut):
 
 
 class OutboxCounts(BaseModel):
+    awaiting_approval: int = Field(description="automatic replies held for an agent's approval")
     queued: int
     sending: int
     sent: int
     failed: int
+    rejected: int = Field(description="held replies an agent rejected (never posted)")
 
 
 class Health(BaseModel):

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 from replyflow.core.times import as_utc, utcnow
 from replyflow.reply.db import Database
 from replyflow.reply.tables import OutboxEntry, Ticket, Tweet
+from replyflow.reply.worktables import TicketEvent
 
 #: Highest page number accepted: a huge OFFSET overflowed SQLite (a 500).
 MAX_PAGE = 1_000_000
@@ -32,6 +33,32 @@ class TicketFilter:
     q: str | None = None  # substring of ticket ID, author handle or any tweet text
 
 
+def clamp_page(page: int, per_page: int) -> tuple[int, int]:
+    """The page and its size clamped to 1..MAX_PAGE, 1..MAX_PER_PAGE."""
+    return min(max(1, page), MAX_PAGE), min(max(1, per_page), MAX_PER_PAGE)
+
+
+def filter_clauses(filters: TicketFilter) -> list[Any]:
+    """The WHERE clauses of a :class:`TicketFilter` (the API's list and the workspace's ticket list)."""
+    clauses: list[Any] = []
+    if filters.status:
+        clauses.append(Ticket.status == filters.status)
+    if filters.topic:
+        clauses.append(or_(Ticket.topic == filters.topic, Ticket.topic_code == filters.topic.upper()))
+    if filters.sentiment:
+        clauses.append(Ticket.sentiment == filters.sentiment)
+    if filters.date_from:
+        clauses.append(Ticket.created_at >= datetime.combine(filters.date_from, datetime.min.time(), timezone.utc))
+    if filters.date_to:
+        clauses.append(Ticket.created_at < datetime.combine(filters.date_to, datetime.max.time(), timezone.utc))
+    if filters.q:
+        pattern = f"%{filters.q.lower()}%"
+        matching = select(Tweet.ticket_pk).where(func.lower(Tweet.text).like(pattern), Tweet.ticket_pk.is_not(None))
+        clauses.append(or_(func.lower(Ticket.ticket_id).like(pattern), func.lower(Ticket.author_handle).like(pattern),
+                           Ticket.id.in_(matching)))
+    return clauses
+
+
 class TicketQueries:
     """Reads (and status changes) of tickets and tweets."""
 
@@ -42,30 +69,8 @@ class TicketQueries:
         self, filters: TicketFilter = TicketFilter(), page: int = 1, per_page: int = 50
     ) -> tuple[list[dict[str, Any]], int]:
         """Tickets newest first, filtered; the page and its size are clamped to 1..MAX_PAGE, 1..MAX_PER_PAGE."""
-        page, per_page = min(max(1, page), MAX_PAGE), min(max(1, per_page), MAX_PER_PAGE)
-        status, topic, sentiment, q = filters.status, filters.topic, filters.sentiment, filters.q
-        date_from, date_to = filters.date_from, filters.date_to
-        query = select(Ticket)
-        if status:
-            query = query.where(Ticket.status == status)
-        if topic:
-            query = query.where(or_(Ticket.topic == topic, Ticket.topic_code == topic.upper()))
-        if sentiment:
-            query = query.where(Ticket.sentiment == sentiment)
-        if date_from:
-            query = query.where(Ticket.created_at >= datetime.combine(date_from, datetime.min.time(), timezone.utc))
-        if date_to:
-            query = query.where(Ticket.created_at < datetime.combine(date_to, datetime.max.time(), timezone.utc))
-        if q:
-            pattern = f"%{q.lower()}%"
-            matching = select(Tweet.ticket_pk).where(func.lower(Tweet.text).like(pattern), Tweet.ticket_pk.is_not(None))
-            query = query.where(
-                or_(
-                    func.lower(Ticket.ticket_id).like(pattern),
-                    func.lower(Ticket.author_handle).like(pattern),
-                    Ticket.id.in_(matching),
-                )
-            )
+        page, per_page = clamp_page(page, per_page)
+        query = select(Ticket).where(*filter_clauses(filters))
         with self.db.read() as session:
             total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
             rows = session.scalars(
@@ -78,7 +83,8 @@ class TicketQueries:
             ) if rows else {}
             outbox = dict(
                 session.execute(
-                    select(OutboxEntry.ticket_pk, OutboxEntry.status).where(OutboxEntry.ticket_pk.in_([t.id for t in rows]))
+                    select(OutboxEntry.ticket_pk, OutboxEntry.status)
+                    .where(OutboxEntry.ticket_pk.in_([t.id for t in rows]), OutboxEntry.kind == "auto")
                 ).all()
             ) if rows else {}
             items = []
@@ -96,30 +102,31 @@ class TicketQueries:
         return items, total
 
     def get_ticket(self, ticket_id: str) -> dict[str, Any] | None:
-        """One ticket with its tweets (oldest first) and its outbox entry."""
+        """One ticket with its tweets (oldest first) and its automatic reply (``outbox``), as the API shows it."""
         with self.db.read() as session:
             ticket = session.scalars(
                 select(Ticket)
-                .options(selectinload(Ticket.tweets), selectinload(Ticket.outbox))
+                .options(selectinload(Ticket.tweets), selectinload(Ticket.replies))
                 .where(Ticket.ticket_id == ticket_id)
             ).first()
             if ticket is None:
                 return None
             data = ticket.to_dict()
             data["tweets"] = [tw.to_dict() | {"ticket_id": ticket.ticket_id} for tw in ticket.tweets]
-            data["outbox"] = ticket.outbox.to_dict() if ticket.outbox else None
+            auto = ticket.auto_reply
+            data["outbox"] = auto.to_dict() if auto else None
             return data
 
-    def set_status(self, ticket_id: str, status: str) -> dict[str, Any] | None:
-        """Change a ticket's status; re-opening fails (ValueError) if the conversation has another open ticket."""
+    def set_status(self, ticket_id: str, status: str, actor: str | None = None) -> dict[str, Any] | None:
+        """Change a ticket's status and record who did it (``actor``: a user name; None: the API token).
+
+        Re-opening fails (ValueError) if the conversation has another open ticket."""
         try:
             with self.db.write() as session:
                 ticket = session.scalars(select(Ticket).where(Ticket.ticket_id == ticket_id)).first()
                 if ticket is None:
                     return None
-                ticket.status = status
-                ticket.open_conversation_id = None if status == "resolved" else ticket.conversation_id
-                ticket.updated_at = utcnow()
+                apply_status(session, ticket, status, actor)
                 session.flush()
         except IntegrityError as exc:
             raise ValueError("another ticket of this conversation is already open") from exc
@@ -154,3 +161,19 @@ class TicketQueries:
         with self.db.read() as session:
             rows = session.scalars(select(Tweet.created_at).order_by(Tweet.id.desc()).limit(limit)).all()
         return [as_utc(r) for r in rows if r is not None]  # type: ignore[misc]
+
+
+def apply_status(session: Session, ticket: Ticket, status: str, actor: str | None) -> bool:
+    """Set ``ticket``'s status in the caller's transaction, with the resolution time and an event.
+
+    Returns False (and records nothing) when the status is already ``status``."""
+    if ticket.status == status:
+        return False
+    now = utcnow()
+    session.add(TicketEvent(ticket_pk=ticket.id, kind="status", actor=actor, created_at=now,
+                            data={"from": ticket.status, "to": status, **({} if actor else {"via": "api"})}))
+    ticket.status = status
+    ticket.open_conversation_id = None if status == "resolved" else ticket.conversation_id
+    ticket.resolved_at = now if status == "resolved" else None
+    ticket.updated_at = now
+    return True

@@ -8,8 +8,14 @@ processes or a second API instance cannot break them:
 * ``tickets.open_conversation_id`` unique (NULL once resolved) -> one open ticket per
   conversation.  NULLs do not collide in SQLite or PostgreSQL, so resolved tickets are
   free to pile up.
-* ``outbox.tweet_id`` unique and ``outbox.ticket_pk`` unique -> at most one public reply
-  per ticket, hence never twice in a conversation within its ticket.
+* ``outbox``: for automatic replies (``kind = 'auto'``) ``tweet_id`` and ``ticket_pk`` are unique
+  (partial unique indexes, SQLite and PostgreSQL alike) -> at most one automatic public reply per
+  ticket, hence never twice in a conversation within its ticket.  Agents' manual replies
+  (``kind = 'manual'``) may be several per ticket; each carries the form's nonce in
+  ``request_key`` (unique), so a double submit stores one reply.
+
+The agent workspace's tables (users, ticket events, corrections, reply templates) are in
+:mod:`replyflow.reply.worktables`.
 """
 
 from __future__ import annotations
@@ -17,14 +23,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import text as sql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from replyflow.core.times import iso, utcnow
 
 TICKET_STATUSES = ("open", "pending", "resolved")
-#: ``uncertain``: its sender died mid-post (lease expired); maybe on X, never re-sent automatically.
-OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "uncertain")
+#: ``awaiting_approval`` (held for an agent) -> ``queued`` -> ``sending`` -> ``sent`` | ``failed``;
+#: ``awaiting_approval`` -> ``rejected``; ``sending`` -> ``uncertain`` (its sender died mid-post, lease
+#: expired: maybe on X, never re-sent automatically).  The sender only ever claims ``queued``.
+OUTBOX_STATUSES = ("awaiting_approval", "queued", "sending", "sent", "failed", "rejected", "uncertain")
+OUTBOX_KINDS = ("auto", "manual")
 
 
 class Base(DeclarativeBase):
@@ -55,9 +65,26 @@ class Ticket(Base):
     first_tweet_id: Mapped[str] = mapped_column(String(32), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The agent workspace: who works on it, and the two SLA clocks' end points.
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # first reply sent
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     tweets: Mapped[list[Tweet]] = relationship(back_populates="ticket", order_by="Tweet.created_at")
-    outbox: Mapped[OutboxEntry | None] = relationship(back_populates="ticket", uselist=False)
+    replies: Mapped[list[OutboxEntry]] = relationship(back_populates="ticket", order_by="OutboxEntry.id")
+
+    __table_args__ = (
+        # The queues of the workspace: open/pending tickets by age (the first-response time makes the
+        # "SLA breached" count an index-only scan), per agent, per reason.
+        Index("ix_tickets_status_created", "status", "created_at", "first_response_at"),
+        Index("ix_tickets_assignee_status", "assignee_id", "status", "created_at"),
+        Index("ix_tickets_reason_status", "reason", "status", "created_at"),
+    )
+
+    @property
+    def auto_reply(self) -> OutboxEntry | None:
+        """The automatic reply (at most one per ticket), what the API shows as ``outbox``."""
+        return next((r for r in self.replies if r.kind == "auto"), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,13 +122,14 @@ class Tweet(Base):
     sentiment_score: Mapped[float] = mapped_column(Float, nullable=False)
     topic: Mapped[str | None] = mapped_column(String(64), index=True)
     topic_score: Mapped[float | None] = mapped_column(Float)
+    needs_reply_score: Mapped[float | None] = mapped_column(Float)
     entities: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     model_version: Mapped[str | None] = mapped_column(String(64))
-    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     needs_reply: Mapped[bool] = mapped_column(Boolean, nullable=False)
     auto_reply: Mapped[bool] = mapped_column(Boolean, nullable=False)
     reason: Mapped[str] = mapped_column(String(32), index=True, nullable=False)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True, default=utcnow)
     ticket_pk: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
 
     ticket: Mapped[Ticket | None] = relationship(back_populates="tweets")
@@ -123,6 +151,7 @@ class Tweet(Base):
             "sentiment_score": self.sentiment_score,
             "topic": self.topic,
             "topic_score": self.topic_score,
+            "needs_reply_score": self.needs_reply_score,
             "entities": self.entities or [],
             "model_version": self.model_version,
             "processed_at": iso(self.processed_at),
@@ -135,15 +164,15 @@ class Tweet(Base):
 
 
 class OutboxEntry(Base):
-    """One public reply to post.  ``status``: queued -> sending -> sent | failed | uncertain."""
+    """One public reply to post (``tweet_id``: the tweet it answers).  ``status``: see :data:`OUTBOX_STATUSES`."""
 
     __tablename__ = "outbox"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tweet_id: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
-    ticket_pk: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True, nullable=False)
+    tweet_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    ticket_pk: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True, nullable=False)
     ticket_id: Mapped[str] = mapped_column(String(32), nullable=False)
     text: Mapped[str] = mapped_column(Text, nullable=False)
-    status: Mapped[str] = mapped_column(String(16), index=True, nullable=False, default="queued")
+    status: Mapped[str] = mapped_column(String(24), index=True, nullable=False, default="queued")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(String(64))
@@ -152,8 +181,23 @@ class OutboxEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The agent workspace: automatic or written by an agent, and the review of held replies.
+    kind: Mapped[str] = mapped_column(String(8), nullable=False, default="auto", server_default="auto")
+    confidence: Mapped[float | None] = mapped_column(Float)  # the policy's, for automatic replies
+    created_by: Mapped[str | None] = mapped_column(String(64))  # the agent of a manual reply
+    request_key: Mapped[str | None] = mapped_column(String(64), unique=True)  # form nonce of a manual reply
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))  # who approved, edited or rejected it
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    review_note: Mapped[str | None] = mapped_column(Text)  # why it was rejected
 
-    ticket: Mapped[Ticket] = relationship(back_populates="outbox")
+    ticket: Mapped[Ticket] = relationship(back_populates="replies")
+
+    __table_args__ = (
+        Index("uq_outbox_auto_ticket", "ticket_pk", unique=True,
+              sqlite_where=sql("kind = 'auto'"), postgresql_where=sql("kind = 'auto'")),
+        Index("uq_outbox_auto_tweet", "tweet_id", unique=True,
+              sqlite_where=sql("kind = 'auto'"), postgresql_where=sql("kind = 'auto'")),
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -23,6 +23,7 @@ RAW_SCHEMA = T.StructType(
         T.StructField("lang", T.StringType()),
         T.StructField("source", T.StringType()),
         T.StructField("matched_rules", T.ArrayType(T.StringType())),
+        T.StructField("is_retweet", T.BooleanType()),
     ]
 )
 #: Where the message came from (lineage, restart checks, latency: ``kafka_timestamp`` is the produce time).
@@ -50,6 +51,7 @@ NLP_SCHEMA = T.StructType(
         T.StructField("sentiment_score", T.DoubleType()),
         T.StructField("topic", T.StringType()),
         T.StructField("topic_score", T.DoubleType()),
+        T.StructField("needs_reply_score", T.DoubleType()),
         T.StructField("entities", T.ArrayType(ENTITY_SCHEMA)),
     ]
 )

@@ -157,6 +157,7 @@ def enrich_frame(
         row = {**raw, **{name: nlp.get(name) for name in NLP_FIELDS}}
         row["sentiment_score"] = _float_or_none(row["sentiment_score"])
         row["topic_score"] = _float_or_none(row["topic_score"])
+        row["needs_reply_score"] = _float_or_none(row["needs_reply_score"])
         row["entities"] = _entities(row["entities"])
         row["matched_rules"] = list(row["matched_rules"]) if row["matched_rules"] is not None else []
         row["needs_reply"] = bool(decide(row, policy).needs_reply)
@@ -171,19 +172,19 @@ def enrich_frame(
     return frame
 
 
-def load_enricher(models_dir: str, encoder_dir: str | None = None) -> TextEnricher:
+def load_enricher(models_dir: str, cascade_threshold: float, threads: int = 1) -> TextEnricher:
     """The NLP pipeline of this Python process (cached by ``get_enricher``: loaded once per worker)."""
     from replyflow.nlp.pipeline import get_enricher
 
-    return get_enricher(Path(models_dir), Path(encoder_dir) if encoder_dir else None)
+    return get_enricher(Path(models_dir), cascade_threshold, threads)
 
 
 class EnrichPartitions:
     """``mapInPandas`` function of the enrich step (schema ``ENRICHED_SCHEMA``).
 
     A small picklable object rather than a closure so what travels to the workers is
-    explicit: the models and encoder folders, the policy settings and (in tests) a fake loader.
-    Nothing reaches the workers through their environment.
+    explicit: the models folder, the cascade threshold, the model threads per worker, the policy
+    settings and (in tests) a fake loader.  Nothing reaches the workers through their environment.
     """
 
     def __init__(
@@ -191,20 +192,22 @@ class EnrichPartitions:
         models_dir: str,
         policy: PolicyConfig,
         *,
-        encoder_dir: str | None = None,
-        loader: Callable[[str, str | None], TextEnricher] = load_enricher,
+        cascade_threshold: float,
+        threads: int = 1,
+        loader: Callable[..., TextEnricher] = load_enricher,
         decide: DecideFn = policy_decide,
         chunk_size: int = 1000,
     ) -> None:
         self.models_dir = models_dir
-        self.encoder_dir = encoder_dir
+        self.cascade_threshold = cascade_threshold
+        self.threads = threads
         self.policy = policy
         self.loader = loader
         self.decide = decide
         self.chunk_size = chunk_size
 
     def __call__(self, batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        enricher = self.loader(self.models_dir, self.encoder_dir)
+        enricher = self.loader(self.models_dir, self.cascade_threshold, self.threads)
         for tweets in batches:
             for start in range(0, len(tweets), self.chunk_size):
                 chunk = tweets.iloc[start : start + self.chunk_size]

@@ -228,7 +228,7 @@ class StreamJob:
         settings: Settings,
         spark: SparkSession | None = None,
         on_batch: ProgressCallback | None = None,
-        enricher_loader: Callable[[str, str | None], TextEnricher] = load_enricher,
+        enricher_loader: Callable[..., TextEnricher] = load_enricher,
         clock: JobClock = JobClock(),
     ) -> None:
         self.settings = settings
@@ -254,10 +254,9 @@ class StreamJob:
         _ensure_topics(settings)
         if self.spark is None:
             self.spark = create_spark(settings)
-        enrich_fn = EnrichPartitions(
-            str(settings.models_dir), PolicyConfig.from_settings(settings),
-            encoder_dir=str(settings.encoder_dir) if settings.encoder_dir else None, loader=self.enricher_loader,
-        )  # fmt: skip
+        enrich_fn = EnrichPartitions(str(settings.models_dir), PolicyConfig.from_settings(settings),
+                                     cascade_threshold=settings.nlp_cascade_threshold, threads=settings.nlp_threads,
+                                     loader=self.enricher_loader)
         replies = ReplyClient.from_settings(settings, self.stop_event) if settings.stream_post_replies else None
         self._writer = BatchWriter(settings, enrich_fn, replies, self.totals, self._report, self.stop_event, self.clock)
         self._metrics_server = serve_metrics(settings, self.metrics)
@@ -369,7 +368,7 @@ def run_stream(
     *,
     spark: SparkSession | None = None,
     on_batch: ProgressCallback | None = None,
-    enricher_loader: Callable[[str, str | None], TextEnricher] = load_enricher,
+    enricher_loader: Callable[..., TextEnricher] = load_enricher,
 ) -> StreamTotals:
     """Run the stream until SIGTERM/SIGINT, or until ``until_idle`` seconds without new input.
 

@@ -1,0 +1,96 @@
+"""Is a tweet written *to* us, or does it only talk *about* us?  (docs/LABELING.md, "addressed")
+
+A public reply from a brand's handle belongs under a tweet written to the brand, never under one
+that talks about it to others ("can't believe @united lost my bag again").  Who "us" is depends on
+the deployment (``our_handles``), so this is decided from the tweet's structure, not learned from
+text: retweets and quotes of our own tweets are not addressed to us; a tweet whose leading
+mentions start with our handle is (unless it is a shared headline that merely starts with it); our
+handle elsewhere counts only when the author speaks to it ("hey @united", "@united why ...").
+
+Pure and dependency-free, like the policy that uses it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+
+#: Support handles of major airlines, written from general knowledge (not from any evaluation data):
+#: the desk of the dataset replay and the out-of-time evaluation treat all of them as "us".
+KNOWN_AIRLINE_HANDLES: frozenset[str] = frozenset(h.lower() for h in (
+    "united", "americanair", "delta", "deltaassist", "southwestair", "jetblue", "alaskaair", "spiritairlines",
+    "flyfrontier", "hawaiianair", "allegiant", "suncountryair", "virginamerica", "usairways", "aircanada", "westjet",
+    "british_airways", "virginatlantic", "ryanair", "easyjet", "lufthansa", "airfrance", "klm", "emirates",
+    "qatarairways", "etihad", "turkishairlines", "singaporeair", "cathaypacific", "qantas", "virginaustralia",
+    "airnz", "aeromexico", "avianca", "latamairlines", "iberia", "aerlingus", "finnair", "sas", "airindia",
+    "indigo6e", "flyspicejet", "airvistara", "airasiasupport", "jetstar_airways", "norwegian", "wizzair",
+    "aegeanairlines", "tapairportugal", "swissintairlines", "austrian", "brusselsairlines", "icelandair",
+    "copaairlines", "volarisemb", "flyethiopian", "kenyaairways", "saudi_airlines", "pia_airlines",
+))
+
+_HANDLE = r"@(\w{1,50})"
+_LEADING = re.compile(r"^[\s.\"“”'‘’]*((?:@\w{1,50}[\s,:;&]*(?:and\s+)?)+)")
+_MENTION = re.compile(_HANDLE)
+_RETWEET = re.compile(r"^\s*RT\s+@", re.IGNORECASE)
+_OLD_STYLE_RT = re.compile(r"\bRT\s+@\w+\s*:", re.IGNORECASE)
+_QUOTE_OF = re.compile(r"^\s*[\"“]@(\w{1,50})\s*:[^\"”]*[\"”]?")
+_URL = re.compile(r"https?://|\bt\.co/|www\.", re.IGNORECASE)
+#: a person writing to us speaks as "I"/"we" or to "you", or asks; a shared headline does neither
+_PERSONAL = re.compile(r"\?|\b(?:i|i'm|im|i've|my|me|mine|we|our|ours|you|your|u|ur|pls|plz|please|help|thanks|thank)\b",
+                       re.IGNORECASE)
+_SECOND_PERSON = re.compile(r"\b(?:you|your|yours|u|ur|y'all|yall|pls|plz|please|help|why|how|can|could|will|would|"
+                            r"when|where|what|thanks|thank)\b", re.IGNORECASE)
+_VOCATIVE_BEFORE = re.compile(r"(?:\b(?:hey|hi|hello|yo|dear|thanks|thank you|thx|ty|come on|shame on you|ok|okay|"
+                              r"please|pls|so|well|seriously|really)|[!?.,:])\s*$", re.IGNORECASE)
+
+
+def is_headline(text: str) -> bool:
+    """A shared news link: a URL, nothing personal, and headline style (Title Case words or a source
+    credit: "@JetBlue Airways Hits New 12-Month High - WKRB News http://...")."""
+    if not _URL.search(text) or _PERSONAL.search(text):
+        return False
+    words = [w for w in re.findall(r"[A-Za-z][\w'’.-]*", _URL.split(text)[0]) if len(w) > 3]
+    title = sum(w[0].isupper() for w in words) >= max(2, 0.5 * len(words))
+    return title or bool(re.search(r"\s[-–|]\s+\w|\bvia\s+@", text, re.IGNORECASE))
+
+
+def _ours(handle: str, ours: Collection[str]) -> bool:
+    return handle.lower() in ours
+
+
+def is_addressed(text: str, our_handles: Collection[str], is_retweet: bool = False) -> bool:
+    """True when ``text`` is written to one of ``our_handles`` (lower-case, without ``@``)."""
+    ours = {h.lstrip("@").lower() for h in our_handles}
+    text = text or ""
+    if is_retweet or _RETWEET.match(text):
+        return False
+    rt = _OLD_STYLE_RT.search(text)
+    if rt:  # "comment RT @x: their text": only the author's comment counts
+        text = text[: rt.start()]
+    quote = _QUOTE_OF.match(text)
+    if quote and _ours(quote.group(1), ours):
+        # quoting our tweet: an answer to it is written to us, passing it on to others is not
+        comment = text[quote.end():].strip()
+        return bool(re.search(r"[A-Za-z]{2}", _MENTION.sub("", comment))) and not comment.startswith("@")
+    leading = _LEADING.match(text)
+    if leading:
+        handles = _MENTION.findall(leading.group(1))
+        rest = text[leading.end():]
+        if _ours(handles[0], ours):
+            return not is_headline(rest)
+        if any(_ours(h, ours) for h in handles[1:]):
+            return bool(_SECOND_PERSON.search(rest))  # a reply to someone else that tags us: only if it asks us
+        text_after_block = rest
+    else:
+        text_after_block = text
+    for match in _MENTION.finditer(text_after_block):
+        if not _ours(match.group(1), ours):
+            continue
+        before, after = text_after_block[: match.start()], text_after_block[match.end():]
+        if after.startswith(("'s", "’s")):
+            continue
+        if _VOCATIVE_BEFORE.search(before):  # "hey @united", "thanks @united", "... ! @united"
+            return True
+        if re.match(r"^\s*[,:]?\s*(?:you|your|u|ur|why|how|can|could|please|pls|plz)\b", after, re.IGNORECASE):
+            return True
+    return False
