@@ -10,8 +10,13 @@ import pytest
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-pytest_plugins = ["tests.fixtures.kafka", "tests.fixtures.reply", "tests.fixtures.postgres", "tests.fixtures.workspace",
-                  "tests.fixtures.cluster"]
+pytest_plugins = [
+    "tests.fixtures.kafka",
+    "tests.fixtures.reply",
+    "tests.fixtures.postgres",
+    "tests.fixtures.workspace",
+    "tests.fixtures.cluster",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

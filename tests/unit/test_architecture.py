@@ -94,3 +94,15 @@ def test_code_is_lint_clean() -> None:
     result = subprocess.run([str(ruff), "check", "src", "tests", "bench"], capture_output=True, text=True, cwd=root,
                             check=False)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_no_symlinks_or_local_environments_are_tracked() -> None:
+    """A committed ``.venv`` or ``.cache`` symlink replaces (deletes) the real one on checkout."""
+    root = SRC.parents[1]
+    if not (root / ".git").exists():
+        return  # an sdist or a copy without history: nothing is tracked
+    listing = subprocess.run(["git", "ls-files", "-s"], capture_output=True, text=True, cwd=root, check=True).stdout
+    links = [line.split("\t", 1)[1] for line in listing.splitlines() if line.startswith("120000 ")]
+    local = [line.split("\t", 1)[1] for line in listing.splitlines()
+             if line.split("\t", 1)[1].split("/", 1)[0] in {".venv", ".cache", "var"}]
+    assert links == [] and local == []

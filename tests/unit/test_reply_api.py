@@ -31,8 +31,8 @@ def test_401_without_or_with_wrong_token(reply_client, method, path, header) -> 
 def test_health_needs_no_token(reply_client) -> None:
     body = reply_client.get(f"{API}/health").json
     assert body["status"] == "ok" and body["database"] == "ok"
-    assert body["outbox"] == {"awaiting_approval": 0, "queued": 0, "sending": 0, "sent": 0, "failed": 0, "rejected": 0,
-                              "uncertain": 0}
+    assert body["outbox"] == {"awaiting_approval": 0, "queued": 0, "sending": 0, "sent": 0, "failed": 0,
+                              "uncertain": 0, "rejected": 0}
 
 
 def test_generated_token_when_unset(settings, tmp_path, caplog) -> None:

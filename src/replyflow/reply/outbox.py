@@ -2,11 +2,12 @@
 
 ``status``: queued -> sending -> sent | failed, or sending -> uncertain (the workspace adds the
 states before ``queued``: held for approval, rejected; see :mod:`replyflow.reply.approvals`).
-Claiming is a conditional UPDATE (``queued -> sending``) that also starts a lease (``claimed_at``),
-so two senders never post the same entry.  A live sender renews the lease while it waits for X; an
-entry still ``sending`` after its lease ran out belongs to a sender that died mid-post, and is
-marked ``uncertain``: X may or may not have the reply, so it is never re-posted automatically,
-and agents see it (dashboard failures queue, ``replyflow status``, the metrics).
+Claiming is a conditional UPDATE (``queued -> sending``) that also starts a lease
+(``claimed_at``), so two senders never post the same entry.  A live sender renews the lease
+while it waits for X; an entry still ``sending`` after its lease ran out belongs to a sender
+that died mid-post, and is marked ``uncertain``: X may or may not have the reply, so it is
+never re-posted automatically, and agents see it (workspace failures queue, ``replyflow
+status``, the metrics).
 The sender (:mod:`replyflow.reply.sender`) owns *when*; this module owns the SQL.
 """
 

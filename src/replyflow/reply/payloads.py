@@ -20,7 +20,9 @@ from replyflow.core.policy import REASONS
 from replyflow.reply.queries import MAX_PAGE, MAX_PER_PAGE, TicketFilter
 
 TicketStatus = Literal["open", "pending", "resolved"]
-OutboxStatus = Literal["awaiting_approval", "queued", "sending", "sent", "failed", "rejected", "uncertain"]
+OutboxStatus = Literal[
+    "awaiting_approval", "queued", "sending", "sent", "failed", "uncertain", "rejected"
+]
 Reason = Literal[tuple(REASONS)]  # type: ignore[valid-type]
 #: What ``topic=`` filters on: a class name or its 3-letter code (``GEN``: tickets without a topic).
 TopicFilter = Literal[(*TOPIC_CLASSES, *TOPIC_CODES.values(), GENERAL_CODE)]  # type: ignore[valid-type]
@@ -243,6 +245,7 @@ class OutboxCounts(BaseModel):
     sending: int
     sent: int
     failed: int
+    uncertain: int = Field(description="interrupted mid-post (sender died): maybe on X, never re-sent automatically")
     rejected: int = Field(description="held replies an agent rejected (never posted)")
 
 

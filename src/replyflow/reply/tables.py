@@ -31,9 +31,10 @@ from replyflow.core.times import iso, utcnow
 
 TICKET_STATUSES = ("open", "pending", "resolved")
 #: ``awaiting_approval`` (held for an agent) -> ``queued`` -> ``sending`` -> ``sent`` | ``failed``;
-#: ``awaiting_approval`` -> ``rejected``; ``sending`` -> ``uncertain`` (its sender died mid-post, lease
-#: expired: maybe on X, never re-sent automatically).  The sender only ever claims ``queued``.
-OUTBOX_STATUSES = ("awaiting_approval", "queued", "sending", "sent", "failed", "rejected", "uncertain")
+#: ``awaiting_approval`` -> ``rejected``; ``sending`` -> ``uncertain`` when its sender died
+#: mid-post (lease expired): maybe on X, never re-sent automatically.  The sender only ever
+#: claims ``queued``.
+OUTBOX_STATUSES = ("awaiting_approval", "queued", "sending", "sent", "failed", "uncertain", "rejected")
 OUTBOX_KINDS = ("auto", "manual")
 
 
