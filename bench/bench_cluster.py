@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -130,6 +131,7 @@ def main() -> None:
                 log.info("%s (%s NLP): %s tweets/s", label, nlp, figures["tweets_per_s"])
     finally:
         cluster.stop(base)
+        shutil.rmtree(root, ignore_errors=True)
 
     meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_model(),
             "cores": os.cpu_count(), "load_avg_1m_at_end": round(os.getloadavg()[0], 1), "commit": git_commit(),

@@ -21,7 +21,9 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, request
+from prometheus_client import make_wsgi_app
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from replyflow.reply.api import bp as api_bp
 from replyflow.reply.auth import resolve_api_token
@@ -61,9 +63,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Flask:
         metrics.observe_request(endpoint, request.method, response.status_code, time.perf_counter() - started)
         return response
 
-    @app.get("/metrics")
-    def _metrics() -> Response:
-        return Response(metrics.exposition(), mimetype="text/plain; version=0.0.4; charset=utf-8")
+    # /metrics in front of Flask (prometheus_client's WSGI app): Prometheus has no workspace session,
+    # so the page must not pass through the workspace's login, CSRF or security layers.
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/metrics": make_wsgi_app(metrics.registry)})  # type: ignore[method-assign]
 
     @app.before_request
     def _reject_nul() -> Any:
