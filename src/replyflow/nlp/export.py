@@ -199,7 +199,7 @@ def train_student(settings: Settings, frame: pd.DataFrame, quick: bool = False) 
     np.save(folder / VOCAB_FILE, vocab)
     manifest = _write(folder, {
         "name": "student", "temperatures": temperatures, "config": student.config_dict(cfg), "history": history,
-        "batch_size": 256,
+        "batch_size": 64,  # measured on 2 cores, rows of similar length: 0.19 s per 4,096 tweets at 64, 0.30 at 256
         "vocabulary": int(vocab.max()) + 1, "transfer_set": {"tweets": len(pieces_tr), "augmented_copies": cfg.augment_copies,
                                                              "rows": len(transfer)},
         "n_train": len(tr), "n_validation": len(va), "train_seconds": round(seconds, 1), **_provenance(settings, tokenizer),

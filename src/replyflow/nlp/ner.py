@@ -93,8 +93,8 @@ def _merge(rules: list[dict[str, Any]], model: list[dict[str, Any]]) -> list[dic
 def extract_entities_batch(texts: list[str], statistical: bool = True, batch_size: int = 256) -> list[list[dict[str, Any]]]:
     """Entities of many texts, each a list of {text, label, start, end}: the airline rules, plus
     spaCy's statistical NER (``nlp.pipe``) when ``statistical``.  The rules cost microseconds; spaCy
-    ~2 ms a tweet, more than the rest of the stream's NLP together, so the stream runs the rules on
-    every tweet and spaCy only where a person will look (see docs/MODEL_CARD.md)."""
+    ~2 ms a tweet, more than the rest of the stream's NLP together, and nothing downstream reads its
+    entities, so the stream runs the rules only (``Enricher(spacy_ner=True)`` adds spaCy; docs/MODEL_CARD.md)."""
     texts = [t or "" for t in texts]
     if not statistical:
         return [_merge(rule_entities(text), []) for text in texts]

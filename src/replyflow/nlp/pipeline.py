@@ -4,7 +4,7 @@ Used by the Spark job (once per Python worker via :func:`get_enricher`) and by e
 Per batch: word pieces once; the LSTM student on every tweet; the fine-tuned teacher only on the
 tweets where the student is unsure (the cascade: the calibrated confidence of the sentiment or of the
 needs-reply decision below ``cascade_threshold``); ``clean_text`` from the lookup lemmatizer; entities from the airline rules
-(spaCy's statistical NER costs more than everything else together, so it runs only where it pays:
+(spaCy's statistical NER costs more than everything else together, so it is off unless asked for:
 see :mod:`replyflow.nlp.ner`).  Only onnxruntime, numpy and tokenizers: no TensorFlow at serving.
 
 ``cascade_threshold``: 0 = the student alone, 1 = the teacher alone; docs/MODEL_CARD.md has the
