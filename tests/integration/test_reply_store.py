@@ -80,7 +80,7 @@ def test_conversation_reuses_open_ticket_without_second_reply(store, settings) -
     assert second.ticket_id == first.ticket_id
     assert first.reply_queued and not second.reply_queued
     # a tweet the policy would ignore is still attached to the open ticket (agent context)
-    third = ingest(store, settings, tweet_id="12", conversation_id="10", sentiment="positive")
+    third = ingest(store, settings, tweet_id="12", conversation_id="10", sentiment="positive", needs_reply_score=0.05)
     assert third.ticket_id == first.ticket_id and not third.decision.needs_reply
     assert counts(store) == (3, 1, 1)
     detail = store.tickets.get_ticket(first.ticket_id)
@@ -98,7 +98,7 @@ def test_resolved_ticket_frees_the_conversation(store, settings) -> None:
 
 
 def test_low_confidence_ticket_has_no_reply_but_a_later_confident_one_does(store, settings) -> None:
-    human = ingest(store, settings, tweet_id="30", conversation_id="30", sentiment_score=0.2)
+    human = ingest(store, settings, tweet_id="30", conversation_id="30", needs_reply_score=0.4)
     assert human.decision.reason == "low_confidence" and human.ticket_id and not human.reply_queued
     confident = ingest(store, settings, tweet_id="31", conversation_id="30")
     assert confident.ticket_id == human.ticket_id and confident.reply_queued
@@ -108,8 +108,8 @@ def test_low_confidence_ticket_has_no_reply_but_a_later_confident_one_does(store
 
 
 def test_ignored_tweets_are_stored_without_ticket(store, settings) -> None:
-    r = ingest(store, settings, tweet_id="40", sentiment="positive")
-    assert r.ticket_id is None and not r.reply_queued and r.decision.reason == "positive_ignored"
+    r = ingest(store, settings, tweet_id="40", sentiment="positive", needs_reply_score=0.1)
+    assert r.ticket_id is None and not r.reply_queued and r.decision.reason == "no_reply_needed"
     assert counts(store) == (1, 0, 0)
 
 
@@ -168,9 +168,10 @@ def test_database_enforces_uniqueness(store, settings) -> None:
 
 
 def test_list_filters_and_stats(store, settings) -> None:
-    ingest(store, settings, tweet_id="900", text="lost luggage in Denver")
-    ingest(store, settings, tweet_id="901", topic="Seating Preferences", text="middle seat again")
-    ingest(store, settings, tweet_id="902", sentiment="neutral", topic="Online Booking", topic_score=0.9, text="how do I book")
+    ingest(store, settings, tweet_id="900", text="@united lost luggage in Denver")
+    ingest(store, settings, tweet_id="901", topic="Seating Preferences", text="@united middle seat again")
+    ingest(store, settings, tweet_id="902", sentiment="neutral", topic="Online Booking", topic_score=0.9,
+           text="@united how do I book")
     items, total = store.tickets.list_tickets(TicketFilter(topic="SEA"))
     assert total == 1 and items[0]["topic"] == "Seating Preferences"
     assert store.tickets.list_tickets(TicketFilter(topic="Online Booking"))[1] == 1
@@ -217,18 +218,18 @@ def test_unsure_topic_files_under_gen_with_generic_reply(store, settings) -> Non
 def test_batch_fast_path_equals_sequential_ingest(store, settings, tmp_path) -> None:
     """The one-transaction batch path gives exactly what tweet-by-tweet ingest gives."""
     positive = settings.model_copy(update={"reply_to_positive": True})
-    prior = [record(tweet_id="1200", conversation_id="1200"), record(tweet_id="1300", conversation_id="1300", sentiment_score=0.1)]
+    prior = [record(tweet_id="1200", conversation_id="1200"), record(tweet_id="1300", conversation_id="1300", needs_reply_score=0.4)]
     batch = [
         record(tweet_id="1200", conversation_id="1200"),                      # already stored
         record(tweet_id="1201", conversation_id="1200"),                      # joins stored ticket that has a reply
         record(tweet_id="1301", conversation_id="1300"),                      # joins stored human ticket: gets its reply
-        record(tweet_id="1400", conversation_id="1400", sentiment_score=0.1),  # new human ticket
+        record(tweet_id="1400", conversation_id="1400", needs_reply_score=0.4),  # new human ticket
         record(tweet_id="1401", conversation_id="1400"),                      # ... then a confident tweet: reply
         record(tweet_id="1402", conversation_id="1400"),                      # ... no second reply
-        record(tweet_id="1400", conversation_id="1400", sentiment_score=0.1),  # duplicate inside the batch
-        record(tweet_id="1500", sentiment="positive"),                        # thanks: resolved ticket + reply
-        record(tweet_id="1501", conversation_id="1500", sentiment="positive"),  # resolved ticket: new thanks ticket
-        record(tweet_id="1600", sentiment="neutral", topic=None),             # ignored
+        record(tweet_id="1400", conversation_id="1400", needs_reply_score=0.4),  # duplicate inside the batch
+        record(tweet_id="1500", sentiment="positive", needs_reply_score=0.1),  # thanks: resolved ticket + reply
+        record(tweet_id="1501", conversation_id="1500", sentiment="positive", needs_reply_score=0.1),  # new thanks ticket
+        record(tweet_id="1600", sentiment="neutral", topic=None, needs_reply_score=0.1),  # ignored
         record(tweet_id="1700", topic="Extra Charges"),
         record(tweet_id="1701", topic="Extra Charges"),
     ]

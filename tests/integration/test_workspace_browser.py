@@ -69,9 +69,9 @@ def test_agent_works_the_queues_in_chromium(reply_server: Any, tmp_path: Path) -
                        author_handle="late_larry", text="@united 3 hours late at ORD, missed my connection"),
         enriched_tweet(tweet_id="103", sentiment_score=0.91, topic="Extra Charges", author_handle="fee_fran",
                        text="@united charged twice for one bag"),
-        enriched_tweet(tweet_id="104", sentiment="neutral", sentiment_score=0.35, topic="Baggage Issue", topic_score=0.4,
+        enriched_tweet(tweet_id="104", sentiment="neutral", needs_reply_score=0.4, topic="Baggage Issue", topic_score=0.4,
                        author_handle="seat_sam", text="@united can I still switch to an aisle seat on UA88?"),
-        enriched_tweet(tweet_id="105", sentiment_score=0.99, topic="Online Booking", author_handle="web_wendy",
+        enriched_tweet(tweet_id="105", needs_reply_score=0.99, topic="Online Booking", topic_score=0.99, author_handle="web_wendy",
                        text="@united the website crashed at payment"),
     ]
     results = requests.post(f"{base_url}/api/v1/replies", json={"tweets": tweets}, headers=headers, timeout=30).json()["results"]
@@ -137,7 +137,7 @@ def test_agent_works_the_queues_in_chromium(reply_server: Any, tmp_path: Path) -
             page.select_option("#assign-form select[name=assignee]", "me")
             page.click("#assign-form button[type=submit]")
             page.wait_for_selector("p.flash-ok")
-            page.select_option("select[name=template]", "Question")
+            page.select_option("select[name=template]", label="Question: general")
             reply_text = page.locator("#reply-text").input_value()
             assert reply_text.startswith("@seat_sam Thanks for reaching out!") and human_ticket in reply_text
             page.click("#reply-form button[type=submit]")

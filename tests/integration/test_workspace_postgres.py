@@ -35,8 +35,8 @@ def test_workspace_on_postgresql(pg_app: Any, auth_headers: Any, make_tweet: Any
     store.accounts.add(*AGENT)
     client = pg_app.test_client()
     assert sign_in(client, *AGENT).status_code == 302
-    held, sure = ingest(client, auth_headers, make_tweet(tweet_id="1", sentiment_score=0.9),
-                        make_tweet(tweet_id="2", sentiment_score=0.99, topic="Seating Preferences"))
+    held, sure = ingest(client, auth_headers, make_tweet(tweet_id="1", needs_reply_score=0.9),
+                        make_tweet(tweet_id="2", needs_reply_score=0.99, topic="Seating Preferences", topic_score=0.99))
     assert not held["reply_queued"] and sure["reply_queued"]
 
     # One automatic reply per ticket (partial unique index), any number of manual ones.

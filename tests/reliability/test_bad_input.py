@@ -127,7 +127,8 @@ def _db_counts(settings: Any) -> dict[str, int]:
 
 
 def _hostile_enriched(make_tweet: Any) -> list[dict[str, Any]]:
-    return [make_tweet(tweet_id=str(3000 + i), conversation_id=str(3000 + i), text=text,
+    # written to us (a leading @handle), so each gets a ticket and a public reply whatever follows
+    return [make_tweet(tweet_id=str(3000 + i), conversation_id=str(3000 + i), text="@united " + text,
                        entities=[{"text": text[:20], "label": SCRIPT, "start": 0, "end": 3}])
             for i, text in enumerate(HOSTILE_TEXTS)]
 
@@ -199,7 +200,7 @@ def test_api_query_params_and_paths_are_inert(agent_client: Any, auth_headers: A
     # q is a parameterised LIKE: the injection string finds exactly the tweet that contains it.
     r = get(f"{API}/tickets?q={quote(SQL_INJECTION)}")
     assert r.status_code == 200 and r.json["total"] == 1
-    assert r.json["items"][0]["first_text"] == SQL_INJECTION
+    assert r.json["items"][0]["first_text"] == "@united " + SQL_INJECTION
     for value in (SCRIPT, IMG_ONERROR, "' OR 1=1 --", "\\", "%00"):
         r = get(f"{API}/tickets?q={quote(value)}")
         assert r.status_code == 200 and r.is_json, value
