@@ -144,12 +144,20 @@ def run_phase(spark: Any, base: Any, server: ReplyServer, tweets: list[Any], lab
     phase_file(tweets, n, base_id=10**15 + int(suffix, 16) % 10**6 * 10**7, path=jsonl)
     reports: list[Any] = []
     job = StreamJob(settings, spark=spark, on_batch=reports.append, enricher_loader=loader)
-    job.start()
-    time.sleep(3)  # let the query reach its first (empty) trigger
-    load_before = os.getloadavg()
-    started = time.time()
-    stats = replay_file(settings, jsonl, rate=rate, progress=False)
-    produced_s = time.time() - started
+    backlog = label.endswith("backlog")
+    if backlog:  # the whole phase is in Kafka before the query starts: the stream alone, flat out
+        started = time.time()
+        stats = replay_file(settings, jsonl, rate=0, progress=False)
+        produced_s = time.time() - started
+        load_before = os.getloadavg()
+        job.start()
+    else:
+        job.start()
+        time.sleep(3)  # let the query reach its first (empty) trigger
+        load_before = os.getloadavg()
+        started = time.time()
+        stats = replay_file(settings, jsonl, rate=rate, progress=False)
+        produced_s = time.time() - started
     try:
         job.wait(until_idle=4)
     finally:
@@ -167,12 +175,14 @@ def run_phase(spark: Any, base: Any, server: ReplyServer, tweets: list[Any], lab
     outbox = server.outbox_times(set(by_id))
     lat_reply = np.array([c.timestamp() - by_id[t] for t, c in outbox.items()])
     first_in = float(kafka_ts.min()) if len(frame) else started
+    if backlog and reports:  # from the start of the first batch: the tweets were waiting in Kafka
+        first_in = min(r.started_at for r in reports)
     last_out = max((r.parquet_written_at or r.finished_at) for r in reports) if reports else started
     busy = sum(r.duration_s for r in reports)
     result = {
         "phase": label,
         "model_version": str(frame["model_version"].iloc[0]) if len(frame) else None,
-        "target_rate": rate if rate > 0 else "max",
+        "target_rate": "backlog" if backlog else (rate if rate > 0 else "max"),
         "tweets_in": stats.published,
         "parquet_rows": int(len(frame)),
         "distinct_ids": int(frame["tweet_id"].nunique()),
@@ -285,9 +295,14 @@ def _fake_loader(models_dir: str) -> Any:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rates", default="50,200,max", help="comma-separated tweets/s; 'max' = as fast as possible")
+    parser.add_argument("--rates", default="50,200,backlog",
+                        help="comma-separated tweets/s; 'max' = produce as fast as possible while the query runs; 'backlog' = produce first, then start the query")
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of each fixed-rate phase")
     parser.add_argument("--max-tweets", type=int, default=3000, help="tweets of the 'max' phase")
+    parser.add_argument("--backlog-tweets", type=int, default=40000,
+                        help="tweets of the 'backlog' phase (all in Kafka before the query starts)")
+    parser.add_argument("--trigger", type=float, help="trigger interval in s (default: the setting's default)")
+    parser.add_argument("--max-offsets", type=int, help="maxOffsetsPerTrigger (default: the setting's default)")
     parser.add_argument("--warmup", type=int, default=300, help="tweets of the unreported warm-up phase")
     parser.add_argument("--fake-nlp", action="store_true", help="trivial enricher: measures the pipeline without models")
     args = parser.parse_args()
@@ -316,8 +331,11 @@ def main() -> int:
         jars_dir=ROOT / ".cache" / "jars", jvm_dir=ROOT / "jvm",
         kafka_local_port=free_port(), kafka_controller_port=free_port(), kafka_heap="512m",
         spark_master="local[2]", spark_shuffle_partitions=2, api_url=server.url, api_token=TOKEN,
-        stream_trigger_seconds=1.0, stream_max_offsets_per_trigger=2000,
     )  # fmt: skip
+    if args.trigger is not None:
+        settings = settings.model_copy(update={"stream_trigger_seconds": args.trigger})
+    if args.max_offsets is not None:
+        settings = settings.model_copy(update={"stream_max_offsets_per_trigger": args.max_offsets})
     broker.start(settings, timeout=90, die_with_parent=True)
     spark = None
     phases: list[dict[str, Any]] = []
@@ -327,8 +345,8 @@ def main() -> int:
         tweets = dataset_tweets()
         run_phase(spark, settings, server, tweets, "warmup", 0.0, args.warmup, tmp, loader)
         for raw in args.rates.split(","):
-            rate = 0.0 if raw.strip() == "max" else float(raw)
-            n = args.max_tweets if rate == 0 else int(rate * args.seconds)
+            rate = 0.0 if raw.strip() in ("max", "backlog") else float(raw)
+            n = {"max": args.max_tweets, "backlog": args.backlog_tweets}.get(raw.strip(), int(rate * args.seconds))
             phases.append(run_phase(spark, settings, server, tweets, f"rate-{raw.strip()}", rate, n, tmp, loader))
         meta = {
             "cpu": cpu_model(), "cores": os.cpu_count(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

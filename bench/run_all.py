@@ -13,6 +13,7 @@ docs/BENCHMARKS.md, so the page is always regenerated, never hand-edited.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -37,7 +38,51 @@ SCRIPTS = {
 }
 
 
-def assemble() -> Path:
+#: the headline figures (issue 14's targets), read from the sections' raw JSON
+TARGETS = {
+    "enricher_tweets_per_s": ">= 4000",
+    "stream_sustained_tweets_per_s": ">= 2000",
+    "p95_reply_queued_s_at_200": "<= 2",
+    "demo_first_reply_s": "<= 60",
+}
+
+
+def _read(name: str) -> dict:
+    path = SECTIONS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _phase(stream: dict, target: object) -> dict:
+    return next((p for p in stream.get("phases", []) if p.get("target_rate") == target), {})
+
+
+def summary() -> dict:
+    """reports/bench/summary.json: the four headline figures, with the date and commit they were measured at."""
+    stream = _read("stream")
+    result = {
+        "enricher_tweets_per_s": _read("models").get("enricher_tweets_per_s"),
+        "stream_sustained_tweets_per_s": _phase(stream, "backlog").get("throughput_tweets_s"),
+        "p95_reply_queued_s_at_200": _phase(stream, 200.0).get("latency_reply_p95_s"),
+        "demo_first_reply_s": _read("demo").get("time_to_first_reply_s"),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                 text=True).stdout.strip() or "unknown",
+        "machine": describe(),
+        "targets": TARGETS,
+    }
+    (SECTIONS / "summary.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def summary_section(figures: dict) -> list[str]:
+    rows = [f"| `{key}` | {figures.get(key) if figures.get(key) is not None else 'not measured'} | {target} |"
+            for key, target in TARGETS.items()]
+    return ["## Summary", "", f"`reports/bench/summary.json`, {figures['date']}, commit `{figures['commit']}`; "
+            "each figure comes from its section below.", "", "| figure | measured | target |", "|---|---:|---:|", *rows, ""]
+
+
+def assemble(figures: dict | None = None) -> Path:
+    figures = figures or summary()
     parts = [
         "# Benchmarks",
         "",
@@ -46,6 +91,7 @@ def assemble() -> Path:
         "Each section names the machine, date and exact command that produced it. Tests never assert",
         "timings; these figures are measurements of one run, not guarantees.",
         "",
+        *summary_section(figures),
     ]
     names = [n for n in ORDER if (SECTIONS / f"{n}.md").exists()]
     names += sorted(p.stem for p in SECTIONS.glob("*.md") if p.stem not in ORDER)

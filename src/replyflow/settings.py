@@ -100,8 +100,10 @@ class Settings(BaseSettings):
     spark_shuffle_partitions: int = Field(4, description="spark.sql.shuffle.partitions.")
     parquet_path: str = Field("", description="Where enriched tweets land; a local path or an object-store URL.")
     checkpoint_dir: str = Field("", description="Structured Streaming checkpoint location.")
-    stream_trigger_seconds: float = Field(2.0, description="Micro-batch trigger interval.")
-    stream_max_offsets_per_trigger: int = Field(2000, description="Upper bound of Kafka records per micro-batch.")
+    stream_trigger_seconds: float = Field(
+        0.5, description="Micro-batch trigger interval; short, for reply latency at a steady rate.")
+    stream_max_offsets_per_trigger: int = Field(
+        20000, description="Upper bound of Kafka records per micro-batch; large, so a backlog costs few batches.")
     stream_starting_offsets: str = Field("earliest", description="Where a new query (no checkpoint) starts: earliest or latest.")
     stream_write_enriched_topic: bool = Field(True, description="Also publish enriched rows to topic_enriched.")
     stream_post_replies: bool = Field(True, description="Post rows that need a reply to the reply API.")
