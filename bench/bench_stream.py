@@ -177,7 +177,8 @@ def run_phase(spark: Any, base: Any, server: ReplyServer, tweets: list[Any], lab
     first_in = float(kafka_ts.min()) if len(frame) else started
     if backlog and reports:  # from the start of the first batch: the tweets were waiting in Kafka
         first_in = min(r.started_at for r in reports)
-    last_out = max((r.parquet_written_at or r.finished_at) for r in reports) if reports else started
+    # The end of the last batch, replies and topics included: what 'Kafka -> parquet + replies' sustains.
+    last_out = max(r.finished_at for r in reports) if reports else started
     busy = sum(r.duration_s for r in reports)
     result = {
         "phase": label,
@@ -246,8 +247,9 @@ def write_reports(meta: dict[str, Any], phases: list[dict[str, Any]]) -> None:
         "",
         "Latency is per tweet from its Kafka timestamp (producer time) to the end of the parquet write of its",
         "micro-batch, and to the creation of its outbox entry in the reply service (public replies only).",
-        "Throughput = parquet rows / (last parquet write - first Kafka timestamp); capacity = parquet rows / sum of",
-        "batch durations (what the job does while busy). Every phase had its own topic,",
+        "Throughput = parquet rows / (end of the last batch, replies included - first Kafka timestamp; for the backlog",
+        "phase, start of the first batch); capacity = parquet rows / sum of batch durations (what the job does while",
+        "busy). Every phase had its own topic,",
         "checkpoint and parquet directory; one warm-up phase (model loading) is not reported.",
         "Plot: `reports/bench/stream_latency.png`. Raw figures and per-step times: `reports/bench/stream.json`.",
         "",
