@@ -98,3 +98,16 @@ def test_dead_letter_messages_keep_the_original_key(spark: Any) -> None:
     letters = dead_letter_messages(parsed).collect()
     assert [bytes(m.key) for m in letters] == [b"k1", b"k2"]
     assert [json.loads(m.value)["source_offset"] for m in letters] == [7, 8]
+
+
+def test_balance_gives_small_batches_one_task_and_spreads_large_ones(spark: Any) -> None:
+    from replyflow.stream.job import BALANCE_MIN_ROWS, balance
+
+    three = frame(spark, list(range(12))).repartition(3)
+    assert three.rdd.getNumPartitions() == 3
+    assert balance(three, 12).rdd.getNumPartitions() == 1
+    spread = balance(three, BALANCE_MIN_ROWS)
+    assert spread.rdd.getNumPartitions() == spark.sparkContext.defaultParallelism == 2
+    assert sorted(r.tweet_id for r in spread.select("tweet_id").collect()) == sorted(str(i) for i in range(12))
+    even = frame(spark, list(range(12))).repartition(4)
+    assert balance(even, BALANCE_MIN_ROWS).rdd.getNumPartitions() == 4  # a multiple of the cores: left alone
