@@ -93,13 +93,10 @@ BALANCE_MIN_ROWS = 1000
 def balance(tweets: DataFrame, rows: int) -> DataFrame:
     """Give the NLP, most of a batch's time, the number of tasks that suits the batch.
 
-    Why: Spark runs one task per Kafka partition.  A small batch (what a steady stream of a few
-    hundred tweets/s brings) is faster in one task: the fixed costs of a task (Python worker
-    round trip, Arrow, a parquet file per task) outweigh its share of the NLP; measured at 200
-    tweets/s, one task per batch took the batch p50 from 1.6 s to 0.9 s and writes one parquet file
-    per batch instead of three.  A large batch (catching up) is spread evenly over the cores: 3
-    partitions on 2 cores would run as 2 + 1 tasks, two rounds where an even split takes one and a
-    half, and a shuffle of a few thousand rows costs far less than that.
+    Why: Spark runs one task per Kafka partition.  A small batch is faster in one task: a task's
+    fixed costs (Python worker round trip, Arrow, one parquet file) outweigh its share of the NLP
+    (at 200 tweets/s: batch p50 1.6 s -> 0.9 s).  A large batch is spread evenly: 3 partitions on
+    2 cores would run as 2 + 1 tasks, and a shuffle of a few thousand rows costs far less.
     """
     if rows < BALANCE_MIN_ROWS:
         return tweets.coalesce(1)  # narrow: no shuffle
@@ -169,8 +166,7 @@ class BatchWriter:
             if rows_in == 0:
                 return
             self.last_rows_at = self.clock.monotonic()
-            # Enrich and write parquet in one Spark job; the Observation counts the rows on the way,
-            # so no separate count job is needed (every job costs a few hundred ms of fixed overhead).
+            # One Spark job (each costs a few hundred ms): the Observation counts the rows on the way.
             counted = Observation()
             with clock("enrich_parquet"):
                 tweets = balance(parsed.filter(F.col(DLQ_COLUMN).isNull()), rows_in)
@@ -178,9 +174,8 @@ class BatchWriter:
                 write_parquet(enriched, batch_id, settings.parquet_location)
                 n_enriched = int(counted.get["rows"])
             parquet_at = self.clock.wall()
-            # Replies first: the customer-facing sink is what the latency targets are about.
             to_reply: list[dict[str, Any]] = []
-            if self.replies is not None and n_enriched:
+            if self.replies is not None and n_enriched:  # first: what the customer waits for
                 with clock("replies"):
                     to_reply = reply_rows(enriched)
                     posted = self.replies.post(to_reply) if to_reply else None
