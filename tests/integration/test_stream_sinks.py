@@ -82,7 +82,7 @@ def test_enriched_json_and_reply_rows(spark: Any) -> None:
     assert value["ticket_id"] is None and value["in_reply_to_tweet_id"] is None  # explicit nulls
     assert value["created_at"] == "2015-02-24T10:00:00.000Z" and value["kafka_offset"] == 1
     assert value["entities"] == [{"text": "SFO", "label": "AIRPORT", "start": 0, "end": 3}]
-    replies = reply_rows(frame(spark, [1, 2, 3, 4]))
+    replies = [json.loads(text) for text in reply_rows(frame(spark, [1, 2, 3, 4]))]
     assert [r["tweet_id"] for r in replies] == ["2", "4"]  # needs_reply only
     assert list(replies[0]) == list(ENRICHED_FIELDS)  # the design's row, no Kafka lineage
 

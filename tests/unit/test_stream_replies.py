@@ -16,8 +16,9 @@ BASE = "http://reply.test"
 URL = BASE + "/api/v1/replies"
 
 
-def rows(n: int) -> list[dict[str, Any]]:
-    return [{"tweet_id": str(i), "text": f"tweet {i}", "needs_reply": True} for i in range(n)]
+def rows(n: int) -> list[str]:
+    """Rows as the stream hands them over: JSON text, as Spark wrote it."""
+    return [json.dumps({"tweet_id": str(i), "text": f"tweet {i} \"quoted\" caf\u00e9", "needs_reply": True}) for i in range(n)]
 
 
 def ok(request: Any) -> tuple[int, dict[str, str], str]:
@@ -46,6 +47,8 @@ def test_posts_in_chunks_with_bearer_token() -> None:
     bodies = [json.loads(c.request.body)["tweets"] for c in responses.calls]
     assert [len(b) for b in bodies] == [2, 2, 1]
     assert [t["tweet_id"] for b in bodies for t in b] == [str(i) for i in range(5)]
+    assert bodies[0][1] == json.loads(rows(2)[1])  # the rows travel as they came, a valid JSON body
+    assert responses.calls[0].request.headers["Content-Type"] == "application/json"
     assert responses.calls[0].request.headers["Authorization"] == "Bearer secret-token"
 
 

@@ -19,15 +19,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import FrameType
 from typing import Any
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
+from pyspark.util import inheritable_thread_target
 
 from replyflow.core.policy import PolicyConfig
 from replyflow.core.waiting import WaitTimeout, wait_until
@@ -35,7 +35,7 @@ from replyflow.settings import Settings
 from replyflow.stream.columns import DLQ_COLUMN, ENRICHED_SCHEMA, PARSED_SCHEMA
 from replyflow.stream.enrich import EnrichPartitions, TextEnricher, load_enricher, parse_partitions
 from replyflow.stream.metrics import StreamMetrics, StreamMonitor, serve_metrics
-from replyflow.stream.progress import BatchReport, ProgressCallback, StepClock, StreamTotals
+from replyflow.stream.progress import BatchReport, JobClock, ProgressCallback, StepClock, StreamTotals
 from replyflow.stream.replies import ReplyClient
 from replyflow.stream.session import create_spark
 from replyflow.stream.sinks import dead_letter_messages, enriched_json, reply_rows, write_parquet, write_topic
@@ -49,17 +49,6 @@ _STOP_MARKERS = ("StopRequested", "ReplyStopped")
 
 class StopRequested(RuntimeError):
     """Raised by a batch that starts after a stop was requested; it is replayed on restart."""
-
-
-@dataclass(frozen=True)
-class JobClock:
-    """The job's sense of time, injectable so tests drive it instead of waiting.
-
-    ``wall``: UNIX seconds (batch reports); ``monotonic``: durations and idle time; ``sleep``."""
-
-    wall: Callable[[], float] = time.time
-    monotonic: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
 
 
 # --- the data flow --------------------------------------------------------------------------
@@ -152,6 +141,10 @@ class BatchWriter:
         finally:
             self.busy.clear()
 
+    def _write_enriched(self, enriched: DataFrame, clock: StepClock) -> None:
+        with clock("enriched_topic"):
+            write_topic(enriched_json(enriched), self.settings.topic_enriched, self.settings.bootstrap_servers)
+
     def _run(self, parsed_batch: DataFrame, batch_id: int) -> None:
         started = self.clock.wall()
         settings = self.settings
@@ -174,14 +167,19 @@ class BatchWriter:
                 write_parquet(enriched, batch_id, settings.parquet_location)
                 n_enriched = int(counted.get["rows"])
             parquet_at = self.clock.wall()
-            to_reply: list[dict[str, Any]] = []
-            if self.replies is not None and n_enriched:  # first: what the customer waits for
-                with clock("replies"):
-                    to_reply = reply_rows(enriched)
-                    posted = self.replies.post(to_reply) if to_reply else None
-            if settings.stream_write_enriched_topic and n_enriched:
-                with clock("enriched_topic"):
-                    write_topic(enriched_json(enriched), settings.topic_enriched, settings.bootstrap_servers)
+            to_reply: list[str] = []
+            topic: Future[None] | None = None
+            # tweets.enriched is written by Spark while the replies are posted (neither needs the other); leaving
+            # the block waits for it, also when the replies fail.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enriched-topic") as pool:
+                if settings.stream_write_enriched_topic and n_enriched:
+                    topic = pool.submit(inheritable_thread_target(enriched.sparkSession)(self._write_enriched), enriched, clock)
+                if self.replies is not None and n_enriched:  # what the customer waits for
+                    with clock("replies"):
+                        to_reply = reply_rows(enriched)
+                        posted = self.replies.post(to_reply) if to_reply else None
+            if topic is not None:
+                topic.result()
             n_dead = rows_in - n_enriched
             if n_dead:
                 with clock("dlq"):

@@ -76,6 +76,17 @@ class StreamTotals:
 ProgressCallback = Callable[[BatchReport], None]
 
 
+@dataclass(frozen=True)
+class JobClock:
+    """The job's sense of time, injectable so tests drive it instead of waiting.
+
+    ``wall``: UNIX seconds (batch reports); ``monotonic``: durations and idle time; ``sleep``."""
+
+    wall: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
 class StepClock:
     """``with clock("name"):`` adds the block's duration to ``steps[name]`` (seconds, from ``now``)."""
 

@@ -117,9 +117,11 @@ class ReplyClient:
         return cls(settings.reply_api_url, api_token(settings), max_batch=settings.api_max_batch, stop_event=stop_event)
 
     # --- one request ---------------------------------------------------------------------
-    def _post_once(self, chunk: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _post_once(self, chunk: Sequence[str]) -> list[dict[str, Any]]:
+        # The rows arrive as JSON text (Spark wrote it): joined, not parsed and re-encoded.
+        body = ('{"tweets":[' + ",".join(chunk) + "]}").encode("utf-8")
         try:
-            response = self.session.post(self.url, json={"tweets": list(chunk)}, headers=self._headers, timeout=self.timeout)
+            response = self.session.post(self.url, data=body, headers=self._headers, timeout=self.timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise ReplyUnavailable(f"{type(exc).__name__}: {exc}") from None
         if response.status_code in RETRYABLE_STATUS:
@@ -145,7 +147,7 @@ class ReplyClient:
             self.url, exc, state.attempt_number, wait,
         )  # fmt: skip
 
-    def _post_chunk(self, chunk: Sequence[dict[str, Any]], result: PostResult) -> list[dict[str, Any]]:
+    def _post_chunk(self, chunk: Sequence[str], result: PostResult) -> list[dict[str, Any]]:
         retrying = Retrying(
             retry=retry_if_exception_type(ReplyUnavailable),
             wait=wait_exponential(multiplier=0.5, min=0.5, max=self.max_wait),
@@ -168,8 +170,8 @@ class ReplyClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- a batch -------------------------------------------------------------------------
-    def post(self, rows: Sequence[dict[str, Any]]) -> PostResult:
-        """Post every row (chunked); returns once all chunks were accepted."""
+    def post(self, rows: Sequence[str]) -> PostResult:
+        """Post every row (each one enriched tweet as JSON text), chunked; returns once all chunks were accepted."""
         result = PostResult()
         for chunk in chunked(rows, self.max_batch):
             answers = self._post_chunk(chunk, result)

@@ -12,9 +12,7 @@ one batch whatever the number of sinks.  Idempotence, sink by sink (docs/STREAM.
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -60,7 +58,10 @@ def write_topic(messages: DataFrame, topic: str, bootstrap_servers: str) -> None
     )
 
 
-def reply_rows(enriched: DataFrame) -> list[dict[str, Any]]:
-    """The rows the policy selected, as JSON-ready dicts in the design's enriched-row shape."""
+def reply_rows(enriched: DataFrame) -> list[str]:
+    """The rows the policy selected, each as JSON text in the design's enriched-row shape.
+
+    Text, not dicts: the reply client sends it as it is (parsing and re-encoding ~16,000 rows
+    cost ~0.4 s of a batch)."""
     selected = enriched_json(enriched.filter(F.col("needs_reply")), with_kafka=False)
-    return [json.loads(row.value) for row in selected.collect()]
+    return [row.value for row in selected.collect()]
