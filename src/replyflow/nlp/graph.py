@@ -19,13 +19,34 @@ LN_EPS = 1e-12
 OPSET = 17
 
 
+class GraphParts:
+    """The nodes and initialisers of an ONNX graph being written, with the two helpers every builder
+    here uses (the encoder, the teacher's heads, the student): each returns the name it defined."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], out: str, **attrs: Any) -> str:
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+        return out
+
+
 def build_onnx(weights: dict[str, np.ndarray]) -> Any:
     """The BERT encoder as an ONNX graph: inputs ``input_ids`` and ``attention_mask`` (int64,
     [batch, tokens]); output ``hidden`` (float32, [batch, tokens, 384]) with padded positions zeroed."""
     from onnx import TensorProto, helper
 
-    nodes, inits = _encoder_nodes(weights)
-    return _model(nodes, inits, [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "tokens", HIDDEN])])
+    hidden = helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "tokens", HIDDEN])
+    return _model(_encoder_nodes(weights), [hidden])
 
 
 def build_classifier_onnx(weights: dict[str, np.ndarray], heads: dict[str, tuple[np.ndarray, np.ndarray]]) -> Any:
@@ -33,18 +54,10 @@ def build_classifier_onnx(weights: dict[str, np.ndarray], heads: dict[str, tuple
 
     ``heads``: task name -> (kernel [384, classes], bias [classes]); one output per task, named
     after it, with class probabilities [batch, classes]."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
-    nodes, inits = _encoder_nodes(weights)
-
-    def node(op: str, inputs: list[str], out: str, **attrs: Any) -> str:
-        nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
-        return out
-
-    def const(name: str, value: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
+    parts = _encoder_nodes(weights)
+    node, const = parts.node, parts.const
     axis1 = const("pool.axis1", np.array([1], np.int64))
     summed = node("ReduceSum", ["hidden", axis1], "pool.sum", keepdims=0)
     count = node("Max", [node("ReduceSum", ["maskf", axis1], "pool.count", keepdims=1),
@@ -56,37 +69,29 @@ def build_classifier_onnx(weights: dict[str, np.ndarray], heads: dict[str, tuple
                               const(f"{name}.b", bias.astype(np.float32))], f"{name}.logits")
         node("Softmax", [logits], name, axis=-1)
         outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", kernel.shape[1]]))
-    return _model(nodes, inits, outputs)
+    return _model(parts, outputs)
 
 
-def _model(nodes: list[Any], inits: list[Any], outputs: list[Any]) -> Any:
+def _model(parts: GraphParts, outputs: list[Any]) -> Any:
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        nodes, "minilm_l6_encoder",
+        parts.nodes, "minilm_l6_encoder",
         [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "tokens"]),
          helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "tokens"])],
-        outputs, inits,
+        outputs, parts.inits,
     )
     # IR version 8 (opset 17 era): onnxruntime refuses IR versions newer than it knows
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="replyflow", ir_version=8)
 
 
-def _encoder_nodes(weights: dict[str, np.ndarray]) -> tuple[list[Any], list[Any]]:
+def _encoder_nodes(weights: dict[str, np.ndarray]) -> GraphParts:
     """Nodes and initialisers of the encoder; they compute ``hidden`` [batch, tokens, 384] (padding
     zeroed) and ``maskf`` (the attention mask as float)."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto
 
-    inits: list[Any] = []
-    nodes: list[Any] = []
-
-    def const(name: str, value: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def node(op: str, inputs: list[str], out: str, **attrs: Any) -> str:
-        nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
-        return out
+    parts = GraphParts()
+    const, node = parts.const, parts.node
 
     def linear(x: str, prefix: str, out: str) -> str:
         w = const(f"{prefix}.wT", weights[f"{prefix}.weight"].T.astype(np.float32))
@@ -146,7 +151,7 @@ def _encoder_nodes(weights: dict[str, np.ndarray]) -> tuple[list[Any], list[Any]
         x = layer_norm(node("Add", [ff, x], f"l{i}.res2"), f"{p}.output.LayerNorm", f"l{i}.ln2")
 
     node("Mul", [x, node("Unsqueeze", [maskf, const("axis2", np.array([2], np.int64))], "mask3")], "hidden")
-    return nodes, inits
+    return parts
 
 
 # --- storing fine-tuned weights ------------------------------------------------------------

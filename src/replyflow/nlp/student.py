@@ -230,18 +230,12 @@ def build_student_onnx(model: Any, tasks: tuple[Task, ...] = TASKS) -> Any:
     """The trained Keras student as an ONNX graph: inputs ``ids`` (int64 [batch, tokens], compact ids,
     0-padded) and ``lengths`` (int32 [batch]); one probability output per task.  The LSTM op's
     ``sequence_lens`` makes padding irrelevant, exactly like the Keras mask."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
-    nodes: list[Any] = []
-    inits: list[Any] = []
+    from replyflow.nlp.graph import OPSET, GraphParts
 
-    def const(name: str, value: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def node(op: str, inputs: list[str], out: str, **attrs: Any) -> str:
-        nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
-        return out
+    parts = GraphParts()
+    const, node = parts.const, parts.node
 
     (embeddings,) = model.get_layer("embedding").get_weights()
     fk, fr, fb, bk, br, bb = model.get_layer("bilstm").get_weights()
@@ -253,7 +247,7 @@ def build_student_onnx(model: Any, tasks: tuple[Task, ...] = TASKS) -> Any:
 
     x = node("Transpose", [node("Gather", [const("embedding", embeddings.astype(np.float32)), "ids"], "emb")], "emb_t",
              perm=[1, 0, 2])
-    nodes.append(helper.make_node("LSTM", [x, const("lstm.W", w), const("lstm.R", r), const("lstm.B", b.astype(np.float32)),
+    parts.nodes.append(helper.make_node("LSTM", [x, const("lstm.W", w), const("lstm.R", r), const("lstm.B", b.astype(np.float32)),
                                            "lengths"], ["lstm.Y"], name="lstm", direction="bidirectional",
                                   hidden_size=units))
     y = node("Reshape", [node("Transpose", ["lstm.Y"], "lstm.Yt", perm=[2, 0, 1, 3]),
@@ -279,9 +273,9 @@ def build_student_onnx(model: Any, tasks: tuple[Task, ...] = TASKS) -> Any:
         node("Softmax", [logits], task.name, axis=-1)
         outputs.append(helper.make_tensor_value_info(task.name, TensorProto.FLOAT, ["batch", len(task.classes)]))
     graph = helper.make_graph(
-        nodes, "replyflow_student",
+        parts.nodes, "replyflow_student",
         [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "tokens"]),
          helper.make_tensor_value_info("lengths", TensorProto.INT32, ["batch"])],
-        outputs, inits,
+        outputs, parts.inits,
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="replyflow", ir_version=8)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="replyflow", ir_version=8)
