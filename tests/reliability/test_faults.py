@@ -79,8 +79,9 @@ def nlp_mode() -> str:
         else:
             try:
                 from replyflow.nlp.pipeline import Enricher
+                from replyflow.settings import Settings
 
-                Enricher.load(REPO_ROOT / "models")
+                Enricher.load(REPO_ROOT / "models", Settings(_env_file=None).nlp_cascade_threshold)
                 _NLP_MODE = "real"
             except Exception:  # noqa: BLE001 - models missing or stale: the fault tests still run
                 _NLP_MODE = "fake"

@@ -7,8 +7,8 @@ needs-reply decision below ``cascade_threshold``); ``clean_text`` from the looku
 (spaCy's statistical NER costs more than everything else together, so it is off unless asked for:
 see :mod:`replyflow.nlp.ner`).  Only onnxruntime, numpy and tokenizers: no TensorFlow at serving.
 
-``cascade_threshold``: 0 = the student alone, 1 = the teacher alone; docs/MODEL_CARD.md has the
-accuracy/speed table that the default (settings.nlp_cascade_threshold) was chosen from.
+``cascade_threshold``: 0 = the student alone, 1 = the teacher alone; always passed in, so its one
+default is ``settings.nlp_cascade_threshold`` (docs/MODEL_CARD.md has the table it was chosen from).
 """
 
 from __future__ import annotations
@@ -27,10 +27,6 @@ from replyflow.nlp.text import PREPROCESSING_VERSION, clean_texts
 
 log = logging.getLogger(__name__)
 
-#: the cascade's default: tweets whose least confident task is below this go to the teacher
-DEFAULT_CASCADE_THRESHOLD = 0.45
-
-
 #: the tasks whose confidence decides the cascade: the topic is left out on purpose (nine classes: its top
 #: probability is often low; an unsure topic only makes the reply use the general body, which is safe)
 CASCADE_TASKS = (SENTIMENT, NEEDS_REPLY)
@@ -47,7 +43,7 @@ class Enricher:
     model_version: str
 
     def __init__(self, tokenizer: WordPieces, student: OnnxModel, teacher: OnnxModel | None,
-                 cascade_threshold: float = DEFAULT_CASCADE_THRESHOLD, spacy_ner: bool = False) -> None:
+                 cascade_threshold: float, spacy_ner: bool = False) -> None:
         self.tokenizer = tokenizer
         self.student = student
         self.teacher = teacher
@@ -58,7 +54,7 @@ class Enricher:
         self.teacher_rows = 0  # how many tweets the teacher answered (benchmarks, metrics)
 
     @classmethod
-    def load(cls, models_dir: Path, cascade_threshold: float = DEFAULT_CASCADE_THRESHOLD, threads: int = 0,
+    def load(cls, models_dir: Path, cascade_threshold: float, threads: int = 0,
              spacy_ner: bool = False) -> Enricher:
         """``models_dir/tokenizer.json``, ``student/`` and, when the cascade is on, ``teacher/``."""
         models_dir = Path(models_dir)
@@ -119,7 +115,7 @@ _cache: dict[tuple[Path, float, int], Enricher] = {}
 _cache_lock = threading.Lock()
 
 
-def get_enricher(models_dir: Path, cascade_threshold: float = DEFAULT_CASCADE_THRESHOLD, threads: int = 0) -> Enricher:
+def get_enricher(models_dir: Path, cascade_threshold: float, threads: int = 0) -> Enricher:
     """Process-level cache: the models are loaded once per Python worker and reused.  ``threads``:
     onnxruntime's threads (0: every core; Spark runs one Python worker per core, so it asks for 1)."""
     key = (Path(models_dir).resolve(), float(cascade_threshold), int(threads))
