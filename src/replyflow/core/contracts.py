@@ -30,6 +30,7 @@ MAX_TEXT_CHARS = 1000  # X allows 280 (25,000 for premium long posts we do not h
 #: 1 MB message limit, so one huge bad input can never block the DLQ write (a poison message).
 MAX_DLQ_PAYLOAD_CHARS = 64 * 1024
 NUL = "\x00"
+_ESCAPED_NUL = "\\u0000"
 
 Source = Literal["x-stream", "x-mentions", "replay"]
 
@@ -211,8 +212,12 @@ class EnrichedTweet(BaseModel):
 
     @model_validator(mode="after")
     def _no_nul(self) -> "EnrichedTweet":
-        # after validation: only the fields we keep count (ignored extra fields never reach the database)
-        _reject_nul(self.model_dump())
+        # After validation: only the fields we keep count (ignored extra fields never reach the database).
+        # pydantic-core's JSON writes a NUL as \u0000, so one search of that string clears almost every
+        # tweet (~4 us against ~13 us for walking the dumped dict); only a hit, which may be an escaped
+        # backslash followed by "u0000" in the text, is checked exactly.
+        if _ESCAPED_NUL in self.model_dump_json():
+            _reject_nul(self.model_dump())
         return self
 
     @field_validator("topic", mode="before")

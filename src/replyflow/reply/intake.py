@@ -205,7 +205,7 @@ class TicketIntake:
         # Tickets first (tweets and replies point at their generated keys), then the rest.
         pks: dict[str, int] = {t.ticket_id: t.pk for t in open_tickets.values() if t.pk is not None}
         if new_tickets:
-            session.execute(insert(Ticket), new_tickets)
+            session.execute(insert(Ticket.__table__), new_tickets)
             pks.update(session.execute(
                 select(Ticket.ticket_id, Ticket.id).where(Ticket.ticket_id.in_([t["ticket_id"] for t in new_tickets]))
             ).tuples().all())
@@ -213,10 +213,10 @@ class TicketIntake:
             session.execute(update(Ticket).where(Ticket.id.in_(touched)).values(updated_at=now)
                             .execution_options(synchronize_session=False))
         if new_tweets:
-            session.execute(insert(Tweet), [
+            session.execute(insert(Tweet.__table__), [
                 {**row, "ticket_pk": pks[ticket.ticket_id] if ticket else None} for row, ticket in new_tweets])
         if new_replies:
-            session.execute(insert(OutboxEntry), [{**row, "ticket_pk": pks[ticket.ticket_id]} for row, ticket in new_replies])
+            session.execute(insert(OutboxEntry.__table__), [{**row, "ticket_pk": pks[ticket.ticket_id]} for row, ticket in new_replies])
         for (code, day), (value, start) in counters.items():
             if start < 0:
                 session.execute(insert(TicketCounter).values(code=code, day=day, value=value))
