@@ -1,6 +1,7 @@
 """Assemble the annotators' batch outputs into data/annotations/ (run once, after the annotation).
 
     .venv/bin/python scripts/annotation_assemble.py WORK_DIR
+    .venv/bin/python scripts/annotation_assemble.py WORK_DIR --live-validation   # out/V1..V3 -> live2021_validation.csv
 
 WORK_DIR is the folder scripts/annotation_batches.py wrote (``sample.csv``, ``batches/``) with the
 annotators' outputs in ``out/NN.csv`` (first pass, batch NN) and ``out/B1.csv``, ``out/B2.csv``
@@ -55,5 +56,20 @@ def main(work: Path) -> None:
     print(f"airline {len(airline)}, live2021 {len(live)}, second pass {len(blind)} rows -> {dest}")
 
 
+def live_validation(work: Path) -> None:
+    """Round 3 (batches V1..V3): the 2021 tweets the test sample did not draw -> ``live2021_validation.csv``."""
+    dest = ROOT / "data" / "annotations" / "live2021_validation.csv"
+    names = sorted(p.stem for p in (work / "out").glob("V[0-9].csv"))
+    drawn = [line.split("\t", 1)[0] for n in names for line in (work / "batches" / f"{n}.txt").read_text().splitlines()]
+    labels = _outputs(work, names)
+    assert sorted(labels["tweet_id"]) == sorted(drawn), "every drawn tweet has exactly one row"
+    labels = labels[["tweet_id", "topic", "needs_reply", "addressed", "sentiment", "batch"]]
+    labels.sort_values("tweet_id").to_csv(dest, index=False)
+    print(f"live2021 validation {len(labels)} rows -> {dest}")
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    if "--live-validation" in sys.argv:
+        live_validation(Path(sys.argv[1]))
+    else:
+        main(Path(sys.argv[1]))

@@ -4,6 +4,7 @@ Run once; the draw is seeded, so running it again gives the same tweets:
 
     .venv/bin/python scripts/annotation_batches.py OUT_DIR          # round 1: batches 01..21
     .venv/bin/python scripts/annotation_batches.py OUT_DIR --rest   # round 2: the rest of the training split
+    .venv/bin/python scripts/annotation_batches.py OUT_DIR --live-validation  # round 3: batches V1..V3
 
 writes ``OUT_DIR/sample.csv`` (tweet_id, dataset, split, sample) and ``OUT_DIR/batches/NN.txt``:
 one tweet per line, ``tweet_id<TAB>text`` (newlines in a tweet shown as `` / ``), in a shuffled order so a
@@ -36,6 +37,9 @@ TARGETED = {
 TARGETED_PER_CLASS = 120
 BATCH_ROWS = 300
 REST_SEED = 20261202
+#: round 3: the 2021 tweets the out-of-time test sample did not draw, as a live-style validation set
+LIVE_VALIDATION_SEED = 20261203
+LIVE_VALIDATION_BATCHES = 3
 
 
 def airline_rows() -> pd.DataFrame:
@@ -89,6 +93,24 @@ def draw_rest(out: Path) -> None:
     print(f"{len(rest)} more training tweets in batches 22..{21 + -(-len(rest) // BATCH_ROWS)}")
 
 
+def draw_live_validation(out: Path) -> None:
+    """Round 3: every 2021 tweet round 1 did not draw: the validation set of the rules that see live threads.
+
+    The 2021 test sample (``live2021.csv``) is never tuned on; choices about live-style tweets (who a
+    reply thread is written to) are made on these instead.  Batches V1..V3, seed 20261203."""
+    taken = set(pd.read_csv(ROOT / "data" / "annotations" / "live2021.csv", dtype=str)["tweet_id"])
+    live = live_rows()
+    pool = live[~live["tweet_id"].isin(taken)]
+    pool = pool.iloc[np.random.RandomState(LIVE_VALIDATION_SEED).permutation(len(pool))]
+    (out / "batches").mkdir(parents=True, exist_ok=True)
+    size = -(-len(pool) // LIVE_VALIDATION_BATCHES)
+    for b, start in enumerate(range(0, len(pool), size), start=1):
+        chunk = pool.iloc[start : start + size]
+        lines = [f"{t}\t{one_line(x)}" for t, x in zip(chunk["tweet_id"], chunk["text"])]
+        (out / "batches" / f"V{b}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"{len(pool)} 2021 tweets in batches V1..V{LIVE_VALIDATION_BATCHES}")
+
+
 def main(out: Path) -> None:
     sample = draw()
     out.mkdir(parents=True, exist_ok=True)
@@ -107,5 +129,7 @@ def main(out: Path) -> None:
 if __name__ == "__main__":
     if "--rest" in sys.argv:
         draw_rest(Path(sys.argv[1]))
+    elif "--live-validation" in sys.argv:
+        draw_live_validation(Path(sys.argv[1]))
     else:
         main(Path(sys.argv[1]))

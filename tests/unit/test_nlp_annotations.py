@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from replyflow.nlp.annotations import AnnotationError, agreement, load_airline, load_all
+from replyflow.nlp.annotations import AnnotationError, agreement, load_airline, load_all, load_live_validation
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data"
@@ -26,6 +26,20 @@ def test_committed_annotations_are_valid(split: pd.DataFrame) -> None:
     assert set(airline[airline["sample"] != "random"]["split"]) == {"train"}  # targeted and rest rows: training only
     kappa = agreement(airline, live, second)
     assert kappa["rows_second_pass"] == len(second)
+    validation = load_live_validation(DATA, live)
+    assert len(validation) + len(live) == 1316  # every 2021 tweet is in exactly one of the two
+
+
+def test_a_2021_test_tweet_in_the_validation_file_is_refused(tmp_path: Path) -> None:
+    live = pd.read_csv(DATA / "annotations" / "live2021.csv", dtype=str, keep_default_na=False)
+    rows = pd.read_csv(DATA / "annotations" / "live2021_validation.csv", dtype=str, keep_default_na=False).head(3)
+    rows = pd.concat([rows, live.head(1)], ignore_index=True)
+    (tmp_path / "annotations").mkdir()
+    rows.to_csv(tmp_path / "annotations" / "live2021_validation.csv", index=False)
+    (tmp_path / "live_tweets_stream_sample_2021.txt").write_text(
+        (DATA / "live_tweets_stream_sample_2021.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(AnnotationError, match="live2021_validation.csv line 5: .* is in the 2021 test set"):
+        load_live_validation(tmp_path, live)
 
 
 def _copy(tmp_path: Path, rows: pd.DataFrame) -> Path:

@@ -1,6 +1,6 @@
 """The gold annotations in ``data/annotations/`` (docs/LABELING.md): loading and validation.
 
-Three files, keyed by ``tweet_id``:
+Four files, keyed by ``tweet_id``:
 
 * ``airline.csv``: tweets of the airline dataset with ``topic`` (the 8 classes or ``none``),
   ``needs_reply``, ``addressed`` and the annotator's own ``annotator_sentiment`` (the dataset's
@@ -8,6 +8,8 @@ Three files, keyed by ``tweet_id``:
   (``random``; training only: ``targeted:<class>`` for keyword-drawn rows, ``rest`` for the
   second round that annotated every remaining training tweet);
 * ``live2021.csv``: tweets of the 2021 stream sample, the out-of-time test set, with ``sentiment`` too;
+* ``live2021_validation.csv``: the other 2021 tweets, the same fields: where rules that see live
+  threads (who a tweet is written to) are chosen, so the 2021 test set is never tuned on;
 * ``second_pass.csv``: a blind second annotation of 300 of them, for agreement (Cohen's kappa).
 
 Every file is checked before anything trains on it: allowed labels only, ids present in their
@@ -51,6 +53,7 @@ LIVE = FileSpec("live2021.csv", {
     "tweet_id": None, "topic": TOPIC_LABELS, "needs_reply": BINARY, "addressed": BINARY,
     "sentiment": SENTIMENT_CLASSES, "batch": None,
 })
+LIVE_VALIDATION = FileSpec("live2021_validation.csv", LIVE.columns)
 SECOND_PASS = FileSpec("second_pass.csv", {
     "tweet_id": None, "dataset": ("airline", "live2021"), "topic": TOPIC_LABELS, "needs_reply": BINARY,
     "addressed": BINARY, "sentiment": SENTIMENT_CLASSES, "batch": None,
@@ -120,6 +123,22 @@ def load_live(data_dir: Path) -> pd.DataFrame:
     path = data_dir / ANNOTATIONS_DIR / LIVE.name
     frame = _read(path, LIVE)
     _require_known(path, frame, live_tweet_ids(data_dir), f"data/{LIVE_FILE}")
+    return frame
+
+
+def load_live_validation(data_dir: Path, live: pd.DataFrame) -> pd.DataFrame:
+    """``live2021_validation.csv``: the other 2021 tweets, where choices about live-style tweets are made.
+
+    Disjoint from the out-of-time test set ``live`` by construction, and checked: a tweet in both
+    would let a choice made here leak the test set's answer."""
+    path = data_dir / ANNOTATIONS_DIR / LIVE_VALIDATION.name
+    frame = _read(path, LIVE_VALIDATION)
+    _require_known(path, frame, live_tweet_ids(data_dir), f"data/{LIVE_FILE}")
+    overlap = frame["tweet_id"].isin(set(live["tweet_id"]))
+    if overlap.any():
+        line = int(overlap.idxmax()) + 2
+        raise AnnotationError(f"{path} line {line}: tweet {frame['tweet_id'][overlap].iloc[0]} is in the 2021 test set "
+                              f"({LIVE.name}); validation rows must be other tweets")
     return frame
 
 
