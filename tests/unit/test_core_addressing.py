@@ -26,6 +26,11 @@ CASES = [
     ("@united The third wheelchair is broken! http://t.co/x", True),
     ("Flying coach on a commercial airline is my own personal version of hell", False),
     ("@delta my flight is delayed", False),  # not one of our handles
+    ("\u2066@united\u2069 \u2066@friend\u2069 10 months waiting for my refund", True),  # bidi isolates around handles
+    ("So appreciated! @united", True),  # the end of a sentence, then the handle: said to us
+    ("Waiting for my next flight now. @united #travel #airline", False),  # a tag among hashtags
+    ("Good news for travelers: @united is ditching its fee", False),  # a report on us
+    ("Ugh. @united where is my bag?", True),
     ("", False),
 ]
 

@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-from replyflow.core.addressing import KNOWN_AIRLINE_HANDLES
+from replyflow.core.addressing import KNOWN_AIRLINE_HANDLES, is_addressed
 from replyflow.core.labels import SENTIMENT_CLASSES, TOPIC_CLASSES
 from replyflow.core.policy import PolicyConfig
 from replyflow.nlp import figures
-from replyflow.nlp.annotations import agreement, live_texts, load_all
+from replyflow.nlp.annotations import agreement, live_texts, load_all, load_live_validation
 from replyflow.nlp.baselines import majority, tfidf_lr, vader
 from replyflow.nlp.calibration import reliability
 from replyflow.nlp.data import data_hash, load_labelled
@@ -155,6 +155,9 @@ def evaluate_all(settings: Settings) -> dict[str, Any]:
     test_rows = te_gold.assign(author_handle=te_gold["name"]).to_dict("records")
     test_preds = [p for p, keep in zip(served_test, topic_rows) if keep]
     live_rows = live.assign(author_handle="someone").to_dict("records")
+    # validation only: where the thresholds and the addressing rules were chosen
+    live_val = load_live_validation(settings.data_dir, live).merge(live_texts(settings.data_dir), on="tweet_id")
+    live_val_rows = live_val.assign(author_handle="someone").to_dict("records")
     policy_metrics = {
         "thresholds": {"reply_min_needs_reply": policy.reply_min_needs_reply,
                        "reply_min_topic_confidence": policy.reply_min_topic_confidence,
@@ -162,7 +165,10 @@ def evaluate_all(settings: Settings) -> dict[str, Any]:
         "our_handles": "core.addressing.KNOWN_AIRLINE_HANDLES",
         "test": evaluate_policy(test_rows, test_preds, policy).as_dict(),
         "live2021": evaluate_policy(live_rows, served_live, policy).as_dict(),
+        "live2021_validation": evaluate_policy(live_val_rows, enricher.classify(live_val["text"].tolist()), policy).as_dict(),
     }
+    addressing = {name: _addressing(frame) for name, frame in
+                  (("validation", va_gold), ("live2021_validation", live_val), ("test", te_gold), ("live2021", live))}
     figures.policy_curve_figure(reports / "policy_coverage.png", {
         "test": coverage_curve(test_rows, test_preds, policy),
         "2021 set": coverage_curve(live_rows, served_live, policy)}, policy.reply_min_needs_reply)
@@ -178,6 +184,7 @@ def evaluate_all(settings: Settings) -> dict[str, Any]:
         "sentiment": sentiment,
         "topic": topic,
         "policy": policy_metrics,
+        "addressing": addressing,
         "cascade": pareto,
         "calibration": calibration,
         "annotations": {"rows": len(airline) + len(live), **agreement(airline, live, second),
@@ -186,6 +193,14 @@ def evaluate_all(settings: Settings) -> dict[str, Any]:
     (reports / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     log.info("sentiment %s | topic %s | policy %s", sentiment["serving"], topic["gold8_test"], policy_metrics["test"])
     return metrics
+
+
+def _addressing(frame: pd.DataFrame) -> dict[str, Any]:
+    """``core.addressing.is_addressed`` (all known airline handles as ours) against the gold ``addressed``."""
+    gold = (frame["addressed"] == "1").to_numpy()
+    rule = np.array([is_addressed(t, KNOWN_AIRLINE_HANDLES) for t in frame["text"]])
+    return {"n": len(frame), "accuracy": round(float((gold == rule).mean()), 4),
+            "false_addressed": int((rule & ~gold).sum()), "missed_addressed": int((~rule & gold).sum())}
 
 
 def _per_class(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict[str, dict[str, float]]:
