@@ -14,6 +14,7 @@ Pure and dependency-free, like the policy that uses it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection
 
@@ -67,13 +68,24 @@ def is_headline(text: str) -> bool:
     return title or bool(re.search(r"\s[-–|]\s+\w|\bvia\s+@", text, re.IGNORECASE))
 
 
+def handle_set(handles: Collection[str]) -> frozenset[str]:
+    """``handles`` lower-cased without ``@``, as one set: computed once per distinct list, not per tweet
+    (the stream and the reply service ask for every tweet, with dozens of handles)."""
+    return _handle_set(tuple(handles))
+
+
+@functools.lru_cache(maxsize=32)
+def _handle_set(handles: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(h.lstrip("@").lower() for h in handles)
+
+
 def _ours(handle: str, ours: Collection[str]) -> bool:
     return handle.lower() in ours
 
 
 def is_addressed(text: str, our_handles: Collection[str], is_retweet: bool = False) -> bool:
     """True when ``text`` is written to one of ``our_handles`` (lower-case, without ``@``)."""
-    ours = {h.lstrip("@").lower() for h in our_handles}
+    ours = handle_set(our_handles)
     text = _FORMAT_CHARS.sub("", text or "")
     if is_retweet or _RETWEET.match(text):
         return False

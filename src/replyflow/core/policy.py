@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from replyflow.core.addressing import is_addressed
+from replyflow.core.addressing import handle_set, is_addressed
 from replyflow.core.labels import SENTIMENT_CLASSES
 
 
@@ -120,7 +120,7 @@ def decide(tweet: Mapping[str, Any], settings: PolicySettings) -> Decision:
     ``topic_score`` and ``needs_reply_score``; anything missing is treated as "not confident",
     never as a reason to reply publicly.
     """
-    ours = {h.lstrip("@").lower() for h in settings.our_handles}
+    ours = handle_set(settings.our_handles)
     handle = _text(tweet.get("author_handle")).lstrip("@").lower()
     if handle and handle in ours:
         return Decision(False, False, "own_tweet")
