@@ -1,4 +1,7 @@
-"""Benchmark: requests/s of POST /api/v1/replies, single tweets and batches of 100.
+"""Benchmark: requests/s of POST /api/v1/replies: single tweets, batches of 100, and the stream's way.
+
+The stream's way: one client posting 20,000 tweets in chunks of 500 (``api_max_batch``) one after the
+other, as JSON text, which is how the stream's reply step feeds the service while catching up.
 
 Starts ``replyflow serve --no-sender`` as a separate process (real waitress, SQLite in a
 temp dir, loopback) so client and server do not share a GIL, then posts unique
@@ -94,6 +97,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20, help="batch requests of --batch-size tweets")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--clients", type=int, default=4, help="concurrent client threads")
+    parser.add_argument("--stream-tweets", type=int, default=20000, help="tweets of the stream-like phase")
+    parser.add_argument("--stream-chunk", type=int, default=500, help="tweets per request in the stream-like phase")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -116,6 +121,11 @@ def main() -> None:
             batch_bodies = [{"tweets": [tweet(i) for i in range(args.batch_size)]} for _ in range(args.batches)]
             batch = run_phase(url, batch_bodies, args.clients)
             batch["tweets_per_s"] = round(batch["requests_per_s"] * args.batch_size, 1)
+            # the stream's reply step: one client, JSON text, chunks of api_max_batch, one after the other
+            chunks = [{"tweets": [tweet(i) for i in range(args.stream_chunk)]}
+                      for _ in range(max(1, args.stream_tweets // args.stream_chunk))]
+            stream_like = run_phase(url, chunks, 1)
+            stream_like["tweets_per_s"] = round(stream_like["requests_per_s"] * args.stream_chunk, 1)
             stats = requests.get(f"{base}/stats", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30).json()
         finally:
             server.send_signal(signal.SIGINT)
@@ -133,6 +143,7 @@ def main() -> None:
         "single": single,
         "single_duplicates": duplicate,
         "batch": batch,
+        "stream_like": stream_like,
         "tickets_created": stats["tickets"]["total"],
         "tweets_stored": stats["tweets"]["total"],
     }
@@ -152,13 +163,15 @@ def main() -> None:
 | Single tweet | {single['requests']} | {single['seconds']} | {single['requests_per_s']} | {single['requests_per_s']} | {single['p50_ms']} | {single['p95_ms']} |
 | Same tweets again (duplicates) | {duplicate['requests']} | {duplicate['seconds']} | {duplicate['requests_per_s']} | {duplicate['requests_per_s']} | {duplicate['p50_ms']} | {duplicate['p95_ms']} |
 | Batch of {args.batch_size} | {batch['requests']} | {batch['seconds']} | {batch['requests_per_s']} | {batch['tweets_per_s']} | {batch['p50_ms']} | {batch['p95_ms']} |
+| The stream's way: 1 client, chunks of {args.stream_chunk} in a row | {stream_like['requests']} | {stream_like['seconds']} | {stream_like['requests_per_s']} | {stream_like['tweets_per_s']} | {stream_like['p50_ms']} | {stream_like['p95_ms']} |
 
 Tickets created: {result['tickets_created']}, tweets stored: {result['tweets_stored']}.
 Client and server share the same {result['machine']['cores']} cores, so these are lower bounds for the server.
 """
     (args.out / "api.md").write_text(md, encoding="utf-8")
-    log.info("single %.1f req/s, batch %.1f req/s (%.1f tweets/s); wrote %s", single["requests_per_s"],
-             batch["requests_per_s"], batch["tweets_per_s"], args.out / "api.json")
+    log.info("single %.1f req/s, batch %.1f req/s (%.1f tweets/s), stream-like %.1f tweets/s; wrote %s",
+             single["requests_per_s"], batch["requests_per_s"], batch["tweets_per_s"], stream_like["tweets_per_s"],
+             args.out / "api.json")
 
 
 if __name__ == "__main__":
