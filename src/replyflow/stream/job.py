@@ -175,8 +175,9 @@ class BatchWriter:
                 if settings.stream_write_enriched_topic and n_enriched:
                     topic = pool.submit(inheritable_thread_target(enriched.sparkSession)(self._write_enriched), enriched, clock)
                 if self.replies is not None and n_enriched:  # what the customer waits for
-                    with clock("replies"):
+                    with clock("reply_rows"):
                         to_reply = reply_rows(enriched)
+                    with clock("replies"):
                         posted = self.replies.post(to_reply) if to_reply else None
             if topic is not None:
                 topic.result()
