@@ -35,6 +35,9 @@ def client(**kw: Any) -> ReplyClient:
 def test_chunked() -> None:
     assert [list(c) for c in chunked([1, 2, 3, 4, 5], 2)] == [[1, 2], [3, 4], [5]]
     assert list(chunked([], 3)) == []
+    taken: list[int] = []
+    lazy = chunked((taken.append(i) or i for i in range(5)), 2)  # what Spark's toLocalIterator hands over
+    assert next(lazy) == [0, 1] and taken == [0, 1]  # the first chunk goes out before later rows are read
     with pytest.raises(ValueError):
         list(chunked([1], 0))
 

@@ -167,7 +167,6 @@ class BatchWriter:
                 write_parquet(enriched, batch_id, settings.parquet_location)
                 n_enriched = int(counted.get["rows"])
             parquet_at = self.clock.wall()
-            to_reply: list[str] = []
             topic: Future[None] | None = None
             # tweets.enriched is written by Spark while the replies are posted (neither needs the other); leaving
             # the block waits for it, also when the replies fail.
@@ -175,10 +174,8 @@ class BatchWriter:
                 if settings.stream_write_enriched_topic and n_enriched:
                     topic = pool.submit(inheritable_thread_target(enriched.sparkSession)(self._write_enriched), enriched, clock)
                 if self.replies is not None and n_enriched:  # what the customer waits for
-                    with clock("reply_rows"):
-                        to_reply = reply_rows(enriched)
                     with clock("replies"):
-                        posted = self.replies.post(to_reply) if to_reply else None
+                        posted = self.replies.post(reply_rows(enriched))
             if topic is not None:
                 topic.result()
             n_dead = rows_in - n_enriched
@@ -195,7 +192,7 @@ class BatchWriter:
             rows_in=rows_in,
             dead_letters=n_dead,
             enriched=n_enriched,
-            needs_reply=len(to_reply),
+            needs_reply=posted.posted if posted else 0,
             replies_posted=posted.posted if posted else 0,
             tickets=posted.tickets if posted else 0,
             duration_s=round(self.clock.wall() - started, 3),

@@ -12,9 +12,10 @@ raise :class:`ReplyRejected` and fail the query loudly rather than spinning fore
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,12 +52,14 @@ class PostResult:
     attempts: int = 0
 
 
-def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    """Consecutive slices of at most ``size`` items (the API's ``api_max_batch``)."""
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive runs of at most ``size`` items (the API's ``api_max_batch``), taken as they arrive: the
+    stream hands in an iterator over Spark's rows, so the first chunk is posted while later rows are fetched."""
     if size < 1:
         raise ValueError("chunk size must be >= 1")
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def api_token(settings: Any) -> str | None:
@@ -170,8 +173,9 @@ class ReplyClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- a batch -------------------------------------------------------------------------
-    def post(self, rows: Sequence[str]) -> PostResult:
-        """Post every row (each one enriched tweet as JSON text), chunked; returns once all chunks were accepted."""
+    def post(self, rows: Iterable[str]) -> PostResult:
+        """Post every row (each one enriched tweet as JSON text), chunked as they come; returns once all chunks
+        were accepted."""
         result = PostResult()
         for chunk in chunked(rows, self.max_batch):
             answers = self._post_chunk(chunk, result)
