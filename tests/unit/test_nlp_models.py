@@ -82,6 +82,23 @@ def test_batching_does_not_change_results(settings) -> None:
             np.testing.assert_allclose(small[task], large[task], atol=1e-5)
 
 
+def test_the_int8_teacher_is_reproducible_per_tweet_and_close_to_float(settings) -> None:
+    """Serving runs the teacher with int8 MatMuls; a tweet's result must not depend on the tweets beside it."""
+    tokenizer = WordPieces(settings.models_dir / "tokenizer.json")
+    texts = ["lost my luggage", "great crew", "delayed 3 hours and nobody answers the phone", "refund please", "ok"]
+    pieces = tokenizer.encode(texts)
+    int8 = OnnxModel.load(settings.models_dir / "teacher", tokenizer, int8=True)
+    alone = [int8.predict([p]) for p in pieces]
+    together = int8.predict(pieces[::-1] + pieces, batch_size=64)  # companions and order must not matter
+    float32 = OnnxModel.load(settings.models_dir / "teacher", tokenizer).predict(pieces)
+    for task in together:
+        for i in range(len(texts)):
+            np.testing.assert_array_equal(together[task][len(texts) + i], alone[i][task][0])
+            np.testing.assert_array_equal(together[task][len(texts) - 1 - i], alone[i][task][0])
+        assert np.abs(together[task][len(texts):] - float32[task]).max() < 0.15
+    assert int8.int8 and "-int8@" in Enricher.load(settings.models_dir, 0.45).model_version
+
+
 def test_a_model_that_does_not_match_this_code_is_refused(settings, tmp_path: Path) -> None:
     models = tmp_path / "models"
     shutil.copytree(settings.models_dir / "student", models / "student")

@@ -93,7 +93,7 @@ def evaluate_all(settings: Settings) -> dict[str, Any]:
     # --- the cascade: student, teacher and thresholds in between (same rows) -----------
     tokenizer = WordPieces(settings.models_dir / TOKENIZER_FILE)
     student_model = OnnxModel.load(settings.models_dir / "student", tokenizer)
-    teacher_model = OnnxModel.load(settings.models_dir / "teacher", tokenizer)
+    teacher_model = OnnxModel.load(settings.models_dir / "teacher", tokenizer, int8=True)  # as serving runs it
     pieces = tokenizer.encode(te["text"].tolist())
     student, teacher = student_model.predict(pieces), teacher_model.predict(pieces)
     topic_rows = te["topic"].notna().to_numpy()

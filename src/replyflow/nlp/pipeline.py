@@ -49,7 +49,8 @@ class Enricher:
         self.teacher = teacher
         self.cascade_threshold = cascade_threshold if teacher is not None else 0.0
         self.spacy_ner = spacy_ner
-        teacher_part = f"+teacher-{teacher.hash8}@{self.cascade_threshold:g}" if teacher is not None else ""
+        teacher_part = (f"+teacher-{teacher.hash8}{'-int8' if teacher.int8 else ''}@{self.cascade_threshold:g}"
+                        if teacher is not None else "")
         self.model_version = f"student-{student.hash8}{teacher_part}+prep-{PREPROCESSING_VERSION}"
         self.teacher_rows = 0  # how many tweets the teacher answered (benchmarks, metrics)
 
@@ -60,7 +61,7 @@ class Enricher:
         models_dir = Path(models_dir)
         tokenizer = WordPieces(models_dir / TOKENIZER_FILE)
         student = OnnxModel.load(models_dir / "student", tokenizer, threads)
-        teacher = OnnxModel.load(models_dir / "teacher", tokenizer, threads) if cascade_threshold > 0 else None
+        teacher = OnnxModel.load(models_dir / "teacher", tokenizer, threads, int8=True) if cascade_threshold > 0 else None
         enricher = cls(tokenizer, student, teacher, cascade_threshold, spacy_ner)
         log.info("loaded enricher %s from %s", enricher.model_version, models_dir)
         return enricher
