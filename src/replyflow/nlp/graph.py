@@ -3,7 +3,8 @@
 The standard post-LayerNorm BERT encoder (6 layers, 384 wide, 12 heads, exact-erf GELU) written with
 ``onnx.helper`` from Hugging Face-named weights, checked by a unit test against a plain numpy BERT.
 :func:`build_classifier_onnx` adds mean pooling and one softmax head per task: the teacher at serving.
-Weights are stored weight-only int8 (:func:`quantize_weights`) and computed in float32.
+Weights are stored weight-only int8 (:func:`quantize_weights`); serving computes the teacher's MatMuls in int8
+(:func:`quantize_matmuls`), everything else in float32.
 """
 
 from __future__ import annotations
