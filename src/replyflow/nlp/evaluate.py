@@ -33,7 +33,7 @@ from replyflow.nlp.annotations import agreement, live_texts, load_all, load_live
 from replyflow.nlp.baselines import majority, tfidf_lr, vader
 from replyflow.nlp.calibration import reliability
 from replyflow.nlp.data import data_hash, load_labelled
-from replyflow.nlp.models import TOKENIZER_FILE, OnnxModel, WordPieces
+from replyflow.nlp.models import OnnxModel
 from replyflow.nlp.pipeline import Enricher, confidence
 from replyflow.nlp.policy_eval import coverage_curve, evaluate_policy
 from replyflow.nlp.tasks import NO_TOPIC, SENTIMENT, TASKS, TOPIC
@@ -76,7 +76,8 @@ def evaluate_all(settings: Settings) -> dict[str, Any]:
     reports.mkdir(parents=True, exist_ok=True)
     df = load_labelled(settings)
     airline, live, second = load_all(settings.data_dir, df[["tweet_id", "split"]])
-    live = live.merge(live_texts(settings.data_dir), on="tweet_id")
+    texts_2021 = live_texts(settings.data_dir)
+    live = live.merge(texts_2021, on="tweet_id")
     tr, va, te = (df[df["split"] == s].reset_index(drop=True) for s in ("train", "validation", "test"))
     te_gold = te[te["topic"].notna()].reset_index(drop=True)
     policy = PolicyConfig.from_settings(settings.model_copy(update={"our_handles": sorted(KNOWN_AIRLINE_HANDLES)}))
@@ -91,9 +92,10 @@ def evaluate_all(settings: Settings) -> dict[str, Any]:
                                  list(SENTIMENT_CLASSES), f"Sentiment (serving: {enricher.model_version}), test split")
 
     # --- the cascade: student, teacher and thresholds in between (same rows) -----------
-    tokenizer = WordPieces(settings.models_dir / TOKENIZER_FILE)
-    student_model = OnnxModel.load(settings.models_dir / "student", tokenizer)
-    teacher_model = OnnxModel.load(settings.models_dir / "teacher", tokenizer, int8=True)  # as serving runs it
+    # the serving enricher's own models (loading the teacher again would quantize it again); the teacher is
+    # loaded here only when the cascade is off
+    tokenizer, student_model = enricher.tokenizer, enricher.student
+    teacher_model = enricher.teacher or OnnxModel.load(settings.models_dir / "teacher", tokenizer, int8=True)
     pieces = tokenizer.encode(te["text"].tolist())
     student, teacher = student_model.predict(pieces), teacher_model.predict(pieces)
     topic_rows = te["topic"].notna().to_numpy()
@@ -156,7 +158,7 @@ def evaluate_all(settings: Settings) -> dict[str, Any]:
     test_preds = [p for p, keep in zip(served_test, topic_rows) if keep]
     live_rows = live.assign(author_handle="someone").to_dict("records")
     # validation only: where the thresholds and the addressing rules were chosen
-    live_val = load_live_validation(settings.data_dir, live).merge(live_texts(settings.data_dir), on="tweet_id")
+    live_val = load_live_validation(settings.data_dir, live).merge(texts_2021, on="tweet_id")
     live_val_rows = live_val.assign(author_handle="someone").to_dict("records")
     policy_metrics = {
         "thresholds": {"reply_min_needs_reply": policy.reply_min_needs_reply,
