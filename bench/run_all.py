@@ -26,9 +26,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from machine import describe  # noqa: E402
 
 SECTIONS = ROOT / "reports" / "bench"
-ORDER = ["models", "producer", "api", "stream", "cluster", "demo", "workspace"]
+ORDER = ["models", "teacher_int8", "producer", "api", "stream", "cluster", "demo", "workspace"]
 SCRIPTS = {
     "models": "bench/bench_models.py",
+    "teacher_int8": "bench/bench_teacher_int8.py",
     "producer": "bench/bench_producer.py",
     "api": "bench/bench_api.py",
     "stream": "bench/bench_stream.py",
@@ -119,7 +120,9 @@ def main() -> int:
             print(f"    {name}: exit {rc} in {time.monotonic() - started:.0f} s", flush=True)
             if rc != 0:
                 failed.append(name)
-    print(f"wrote {assemble()}")
+    # --assemble keeps summary.json as the run that measured it wrote it (its date and commit); rewriting it
+    # would stamp the current commit on figures measured at an earlier one.
+    print(f"wrote {assemble(_read('summary') if args.assemble else None)}")
     if failed:
         print("failed: " + ", ".join(failed), file=sys.stderr)
     return 1 if failed else 0
