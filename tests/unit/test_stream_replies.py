@@ -10,7 +10,7 @@ import pytest
 import requests
 import responses
 
-from replyflow.stream.replies import ReplyClient, ReplyRejected, ReplyStopped, ReplyUnavailable, chunked
+from replyflow.stream.replies import ReplyClient, ReplyRejected, ReplyStopped, ReplyUnavailable, after_first, chunked
 
 BASE = "http://reply.test"
 URL = BASE + "/api/v1/replies"
@@ -113,3 +113,26 @@ def test_api_token_from_settings_or_token_file(settings: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("generated-token-abc\n")
     assert api_token(bare) == "generated-token-abc"
+
+
+def test_after_first_runs_the_action_once_when_the_first_item_arrives() -> None:
+    calls: list[str] = []
+
+    def rows():
+        calls.append("fetch 1")
+        yield "a"
+        calls.append("fetch 2")
+        yield "b"
+
+    seen = []
+    for item in after_first(rows(), lambda: calls.append("action")):
+        seen.append(item)
+        calls.append(f"got {item}")
+    assert seen == ["a", "b"]
+    assert calls == ["fetch 1", "action", "got a", "fetch 2", "got b"]
+
+
+def test_after_first_runs_the_action_at_the_end_when_there_are_no_items() -> None:
+    calls: list[str] = []
+    assert list(after_first(iter([]), lambda: calls.append("action"))) == []
+    assert calls == ["action"]

@@ -61,6 +61,16 @@ def ensure_topics(settings: Settings, topics: list[str] | None = None, timeout: 
     return created
 
 
+def ensure_topics_or_warn(settings: Settings) -> None:
+    """:func:`ensure_topics`, logging a warning instead of failing: on a managed cluster without admin rights
+    the topics may exist anyway, and a first ``replyflow stream`` start must not fail on a missing sink topic."""
+    try:
+        ensure_topics(settings)
+    except Exception as exc:
+        log.warning("Could not ensure topics %s/%s/%s exist: %s", settings.topic_raw, settings.topic_enriched,
+                    settings.topic_dlq, exc)  # fmt: skip
+
+
 def _wait_for_leaders(admin: AdminClient, names: list[str], timeout: float) -> None:
     def pending() -> list[str]:
         metadata = admin.list_topics(timeout=timeout)

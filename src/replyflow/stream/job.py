@@ -5,7 +5,7 @@ Reading order of this module is the data flow:
 * :func:`read_raw`      Kafka source on ``tweets.raw`` (checkpointed offsets, bounded batches);
 * :func:`parse`         ``mapInPandas`` with the ingest validator: tweets or dead letters;
 * :class:`BatchWriter`  the ``foreachBatch`` sink: split off dead letters, :func:`enrich` once
-                        (persisted), then parquet, ``tweets.enriched``, ``tweets.dlq``, replies;
+                        (persisted), then replies, parquet and ``tweets.enriched`` together, ``tweets.dlq``;
 * :class:`StreamJob`    starts the query, watches for idleness and signals, stops gracefully;
 * :func:`run_stream`    what ``replyflow stream`` calls.
 
@@ -24,19 +24,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import FrameType
 from typing import Any
 
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.util import inheritable_thread_target
 
 from replyflow.core.policy import PolicyConfig
 from replyflow.core.waiting import WaitTimeout, wait_until
+from replyflow.kafka.topics import ensure_topics_or_warn
 from replyflow.settings import Settings
 from replyflow.stream.columns import DLQ_COLUMN, ENRICHED_SCHEMA, PARSED_SCHEMA
 from replyflow.stream.enrich import EnrichPartitions, TextEnricher, load_enricher, parse_partitions
 from replyflow.stream.metrics import StreamMetrics, StreamMonitor, serve_metrics
 from replyflow.stream.progress import BatchReport, JobClock, ProgressCallback, StepClock, StreamTotals
-from replyflow.stream.replies import ReplyClient
+from replyflow.stream.replies import PostResult, ReplyClient, after_first
 from replyflow.stream.session import create_spark
 from replyflow.stream.sinks import dead_letter_messages, enriched_json, reply_rows, write_parquet, write_topic
 
@@ -141,6 +142,36 @@ class BatchWriter:
         finally:
             self.busy.clear()
 
+    def _write_outputs(self, enriched: DataFrame, batch_id: int, n_enriched: int,
+                       clock: StepClock) -> tuple[float, PostResult | None]:
+        """Replies, parquet and ``tweets.enriched``, overlapping; returns when all three are done, also on failure.
+
+        Why: the replies are what the customer waits for, and the reply service stores them in its own process.
+        Their rows are fetched first; once the first arrive, Spark writes parquet and the topic while the service
+        works, instead of the service working alone at the end of the batch (docs/STREAM.md)."""
+        run_in_thread = inheritable_thread_target(enriched.sparkSession)
+        posted: PostResult | None = None
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="batch-writes") as pool:
+            writes: list[Future[Any]] = []  # parquet first: its result is when it ended
+
+            def start_writes() -> None:
+                writes.append(pool.submit(run_in_thread(self._write_parquet), enriched, batch_id, clock))
+                if self.settings.stream_write_enriched_topic and n_enriched:
+                    writes.append(pool.submit(run_in_thread(self._write_enriched), enriched, clock))
+
+            if self.replies is not None and n_enriched:
+                with clock("replies"):
+                    posted = self.replies.post(after_first(reply_rows(enriched), start_writes))
+            if not writes:
+                start_writes()
+            ended = [write.result() for write in writes]
+        return ended[0], posted
+
+    def _write_parquet(self, enriched: DataFrame, batch_id: int, clock: StepClock) -> float:
+        with clock("parquet"):
+            write_parquet(enriched, batch_id, self.settings.parquet_location)
+        return self.clock.wall()
+
     def _write_enriched(self, enriched: DataFrame, clock: StepClock) -> None:
         with clock("enriched_topic"):
             write_topic(enriched_json(enriched), self.settings.topic_enriched, self.settings.bootstrap_servers)
@@ -152,32 +183,17 @@ class BatchWriter:
         clock = StepClock(steps, self.clock.monotonic)
         parsed = parsed_batch.persist()
         enriched = None
-        posted = None
         try:
             with clock("read_parse"):
                 rows_in = parsed.count()
             if rows_in == 0:
                 return
             self.last_rows_at = self.clock.monotonic()
-            # One Spark job (each costs a few hundred ms): the Observation counts the rows on the way.
-            counted = Observation()
-            with clock("enrich_parquet"):
+            with clock("enrich"):
                 tweets = balance(parsed.filter(F.col(DLQ_COLUMN).isNull()), rows_in)
-                enriched = enrich(tweets, self.enrich_fn).observe(counted, F.count(F.lit(1)).alias("rows")).persist()
-                write_parquet(enriched, batch_id, settings.parquet_location)
-                n_enriched = int(counted.get["rows"])
-            parquet_at = self.clock.wall()
-            topic: Future[None] | None = None
-            # tweets.enriched is written by Spark while the replies are posted (neither needs the other); leaving
-            # the block waits for it, also when the replies fail.
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enriched-topic") as pool:
-                if settings.stream_write_enriched_topic and n_enriched:
-                    topic = pool.submit(inheritable_thread_target(enriched.sparkSession)(self._write_enriched), enriched, clock)
-                if self.replies is not None and n_enriched:  # what the customer waits for
-                    with clock("replies"):
-                        posted = self.replies.post(reply_rows(enriched))
-            if topic is not None:
-                topic.result()
+                enriched = enrich(tweets, self.enrich_fn).persist()
+                n_enriched = enriched.count()  # the NLP runs here, once: every output below reads these rows
+            parquet_at, posted = self._write_outputs(enriched, batch_id, n_enriched, clock)
             n_dead = rows_in - n_enriched
             if n_dead:
                 with clock("dlq"):
@@ -252,7 +268,7 @@ class StreamJob:
 
     def start(self) -> StreamingQuery:
         settings = self.settings
-        _ensure_topics(settings)
+        ensure_topics_or_warn(settings)
         if self.spark is None:
             self.spark = create_spark(settings)
         enrich_fn = EnrichPartitions(str(settings.models_dir), PolicyConfig.from_settings(settings),
@@ -333,17 +349,6 @@ class StreamJob:
         if self.query is None:
             raise RuntimeError("StreamJob.start() was not called")
         return self.query
-
-
-def _ensure_topics(settings: Settings) -> None:
-    """Create missing raw/enriched/DLQ topics so a first start does not fail on a missing sink topic."""
-    try:
-        from replyflow.kafka.topics import ensure_topics
-
-        ensure_topics(settings)
-    except Exception as exc:  # no admin rights on a managed cluster: the topics may exist anyway
-        log.warning("Could not ensure topics %s/%s/%s exist: %s", settings.topic_raw, settings.topic_enriched,
-                    settings.topic_dlq, exc)  # fmt: skip
 
 
 def _install_signal_handlers(job: StreamJob) -> dict[int, Any]:

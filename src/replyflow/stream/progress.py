@@ -18,7 +18,7 @@ from typing import Any
 @dataclass(frozen=True)
 class BatchReport:
     """One micro-batch. Times are UNIX seconds (``parquet_written_at``: parquet commit of the batch);
-    ``steps_s``: wall seconds per step (read_parse, enrich_parquet, replies, enriched_topic, dlq)."""
+    ``steps_s``: wall seconds per step (read_parse, enrich, replies, parquet, enriched_topic, dlq; the last four overlap)."""
 
     batch_id: int
     rows_in: int

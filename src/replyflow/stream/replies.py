@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
@@ -25,6 +25,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 from replyflow.core.tokens import read_api_token, token_file
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REPLIES_PATH = "/api/v1/replies"
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -60,6 +61,21 @@ def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(items)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
+
+
+def after_first(items: Iterable[T], action: Callable[[], None]) -> Iterator[T]:
+    """``items`` unchanged, with ``action()`` run once: when the first item has arrived, or at the end if none did.
+
+    Why: the stream starts its parquet and topic writes only once Spark has handed over the first reply rows,
+    so the job the customer waits for is the first one Spark schedules."""
+    started = False
+    for item in items:
+        if not started:
+            started = True
+            action()
+        yield item
+    if not started:
+        action()
 
 
 def api_token(settings: Any) -> str | None:
