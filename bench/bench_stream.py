@@ -3,10 +3,10 @@
 Everything real and on this machine: a Kafka broker started for the run (temp dir, free
 ports), ``replyflow serve --no-sender`` as a separate process (SQLite, dry-run), one Spark
 ``local[2]`` session, the real NLP pipeline.  For each rate (default 50/s and 200/s for
-``--seconds`` each, then ``--max-tweets`` as fast as the producer can) dataset tweets (fresh
-ids per phase) are replayed into a new topic while a fresh query (own checkpoint/parquet)
-runs, until it has been idle for 4 s.  A warm-up phase (not reported) loads the models in
-the Python workers first.
+``--seconds`` each, then a backlog of ``--backlog-tweets`` put in Kafka before the query starts)
+dataset tweets (fresh ids per phase) are replayed into a new topic while a fresh query (own
+checkpoint/parquet) runs, until it has been idle for 4 s.  A warm-up phase (not reported) loads
+the models in every Python worker first.
 
 Latencies are per tweet, from the Kafka message timestamp (producer CreateTime):
 * tweet -> parquet: until the parquet write of the tweet's batch returned (``processed_at``,
@@ -305,7 +305,9 @@ def main() -> int:
                         help="tweets of the 'backlog' phase (all in Kafka before the query starts)")
     parser.add_argument("--trigger", type=float, help="trigger interval in s (default: the setting's default)")
     parser.add_argument("--max-offsets", type=int, help="maxOffsetsPerTrigger (default: the setting's default)")
-    parser.add_argument("--warmup", type=int, default=300, help="tweets of the unreported warm-up phase")
+    parser.add_argument("--warmup", type=int, default=2500,
+                        help="tweets of the unreported warm-up phase: enough for batches of over 1,000 rows, which run on "
+                             "every core, so every Python worker has loaded the models (smaller batches run in one task)")
     parser.add_argument("--fake-nlp", action="store_true", help="trivial enricher: measures the pipeline without models")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The user cache (the int8 teacher graph) inside the checkout, not the home folder; the Spark workers inherit it.
+os.environ["XDG_CACHE_HOME"] = str(REPO_ROOT / ".cache" / "xdg")
 
 pytest_plugins = [
     "tests.fixtures.kafka",
@@ -17,8 +21,6 @@ pytest_plugins = [
     "tests.fixtures.workspace",
     "tests.fixtures.cluster",
 ]
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")

@@ -134,3 +134,29 @@ def test_policy_defaults_are_the_thresholds_chosen_for_these_models(repo_root: P
     for name in ("reply_min_needs_reply", "reply_min_topic_confidence"):
         assert fields[name].default == chosen[name] == getattr(PolicyConfig(), name), name
     assert f"cascade threshold {fields['nlp_cascade_threshold'].default:g}" in chosen["chosen_on"]
+
+
+def test_the_int8_teacher_graph_is_cached_and_rebuilt_for_other_weights(settings, tmp_path: Path, monkeypatch) -> None:
+    """Workers reuse the quantized graph instead of quantizing at every start; other weights get their own file."""
+    from replyflow.nlp import graph, models
+
+    calls = []
+    quantize = graph.quantize_matmuls
+    monkeypatch.setattr(graph, "quantize_matmuls", lambda model: calls.append(1) or quantize(model))
+    path = models.artifact(settings.models_dir / "teacher")
+    digest = models.file_sha256(path)
+    first = models._int8_teacher_graph(path, digest, tmp_path)
+    again = models._int8_teacher_graph(path, digest, tmp_path)
+    assert first == again and len(calls) == 1
+    assert [p.name.startswith("teacher-int8-") for p in tmp_path.iterdir()] == [True]
+    models._int8_teacher_graph(path, "0" * 64, tmp_path)  # stands for retrained weights
+    assert len(calls) == 2 and len(list(tmp_path.iterdir())) == 2
+
+
+def test_an_unwritable_cache_only_costs_time(settings, tmp_path: Path) -> None:
+    from replyflow.nlp import models
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    path = models.artifact(settings.models_dir / "teacher")
+    assert models._int8_teacher_graph(path, models.file_sha256(path), blocked / "cache")  # still builds it

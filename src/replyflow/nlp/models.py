@@ -9,11 +9,12 @@ read text prepared differently from how it was trained.
 Layout of ``models/``: ``tokenizer.json`` (the encoder's word-piece tokenizer, Apache-2.0),
 ``student/`` (``model.onnx``, ``vocab.npy``: pretrained piece id -> student id), ``teacher/``
 (``weights.npz``: the fine-tuned encoder and heads, int8 per row, from which the ONNX graph is built
-at load, ~1 s).
+at load, ~1 s; serving's int8 version of it is cached in :func:`replyflow.core.files.user_cache_dir`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from replyflow.core.files import file_sha256
+from replyflow.core.files import file_sha256, user_cache_dir, write_atomically
 from replyflow.nlp.tasks import TASKS
 from replyflow.nlp.text import PREPROCESSING_VERSION, encoder_texts
 
@@ -118,8 +119,6 @@ class OnnxModel:
         serving runs it; training (the student's soft labels, the teacher's own validation figures) keeps float."""
         import onnxruntime as ort
 
-        from replyflow.nlp.graph import quantize_matmuls
-
         manifest = _manifest(folder, tokenizer)
         path = artifact(folder)
         digest = file_sha256(path)
@@ -128,7 +127,7 @@ class OnnxModel:
         teacher = path.name == WEIGHTS_FILE
         source: str | bytes = str(path)
         if teacher:
-            source = quantize_matmuls(_teacher_graph(path)) if int8 else _teacher_graph(path)
+            source = _int8_teacher_graph(path, digest) if int8 else _teacher_graph(path)
         session = ort.InferenceSession(source, session_options(threads), providers=["CPUExecutionProvider"])
         vocab = np.load(folder / VOCAB_FILE) if (folder / VOCAB_FILE).is_file() else None
         return cls(manifest["name"], session, manifest, digest[:8], vocab, int8=teacher and int8)
@@ -167,6 +166,31 @@ class OnnxModel:
             for name, probs in zip(names, self.session.run(None, feed)):
                 out[name][rows] = probs
         return {name: calibrate(p, self.temperatures.get(name, 1.0)) for name, p in out.items()}
+
+
+def _int8_teacher_graph(path: Path, digest: str, cache_dir: Path | None = None) -> bytes:
+    """The teacher's graph with int8 MatMuls (``graph.quantize_matmuls``), from the user cache when it is there.
+
+    Why a cache: building and quantizing take 2-4 s, in every Python worker at every start (the demo's first
+    reply waits for it).  The key covers everything the bytes depend on: the weights' sha256, the onnx and
+    onnxruntime versions and the source of the code that builds the graph, so a change to any of them makes
+    a new file instead of reusing a stale one.  A cache that cannot be written is skipped."""
+    import onnx
+    import onnxruntime as ort
+
+    from replyflow.nlp import graph
+
+    code = Path(graph.__file__).read_bytes() + Path(__file__).read_bytes()  # graph.py builds it, this module loads it
+    key = hashlib.sha256(f"{digest}|{onnx.__version__}|{ort.__version__}|".encode() + code).hexdigest()[:20]
+    cached = (cache_dir or user_cache_dir()) / f"teacher-int8-{key}.onnx"
+    if cached.is_file():
+        return cached.read_bytes()
+    model = graph.quantize_matmuls(_teacher_graph(path))
+    try:
+        write_atomically(cached, model)
+    except OSError as exc:
+        log.warning("could not cache the int8 teacher in %s (%s): it is built again at the next start", cached, exc)
+    return model
 
 
 def _teacher_graph(path: Path) -> bytes:
