@@ -145,10 +145,8 @@ class BatchWriter:
     def _write_outputs(self, enriched: DataFrame, batch_id: int, n_enriched: int,
                        clock: StepClock) -> tuple[float, PostResult | None]:
         """Replies, parquet and ``tweets.enriched``, overlapping; returns when all three are done, also on failure.
-
-        Why: the replies are what the customer waits for, and the reply service stores them in its own process.
-        Their rows are fetched first; once the first arrive, Spark writes parquet and the topic while the service
-        works, instead of the service working alone at the end of the batch (docs/STREAM.md)."""
+        Why: the replies are what the customer waits for, and the reply service stores them in its own process: their
+        rows are fetched first, then Spark writes parquet and the topic while the service works (docs/STREAM.md)."""
         run_in_thread = inheritable_thread_target(enriched.sparkSession)
         posted: PostResult | None = None
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="batch-writes") as pool:
@@ -185,16 +183,17 @@ class BatchWriter:
         enriched = None
         try:
             with clock("read_parse"):
-                rows_in = parsed.count()
+                rows_in, n_dead = parsed.agg(F.count(F.lit(1)), F.count(DLQ_COLUMN)).first()
             if rows_in == 0:
                 return
             self.last_rows_at = self.clock.monotonic()
-            with clock("enrich"):
-                tweets = balance(parsed.filter(F.col(DLQ_COLUMN).isNull()), rows_in)
-                enriched = enrich(tweets, self.enrich_fn).persist()
-                n_enriched = enriched.count()  # the NLP runs here, once: every output below reads these rows
+            n_enriched = rows_in - n_dead
+            enriched = enrich(balance(parsed.filter(F.col(DLQ_COLUMN).isNull()), rows_in), self.enrich_fn).persist()
+            # The NLP runs in the first job reading these rows: here if spread over the cores, else the reply rows' (a job less)
+            if rows_in >= BALANCE_MIN_ROWS or self.replies is None:
+                with clock("enrich"):
+                    enriched.count()
             parquet_at, posted = self._write_outputs(enriched, batch_id, n_enriched, clock)
-            n_dead = rows_in - n_enriched
             if n_dead:
                 with clock("dlq"):
                     write_topic(dead_letter_messages(parsed), settings.topic_dlq, settings.bootstrap_servers)
