@@ -142,7 +142,7 @@ def enrich_frame(
     """Valid tweets (``PARSED_SCHEMA`` without dead letters) -> ``ENRICHED_SCHEMA`` rows.
 
     One ``enricher.enrich`` call for the whole frame: the models run batched, never per row.
-    ``ticket_id`` stays null: the parquet row is written before the reply service answers.
+    ``ticket_id`` stays null: the parquet row is written without waiting for the reply service's answer.
     """
     columns = ENRICHED_SCHEMA.fieldNames()
     if tweets.empty:
