@@ -91,10 +91,9 @@ def _poll(settings: Settings, progress: Progress) -> None:
     try:
         progress.raw = end_offsets(settings, settings.topic_raw)
         progress.dlq = end_offsets(settings, settings.topic_dlq)
-        if settings.stream_write_enriched_topic:
-            progress.enriched = end_offsets(settings, settings.topic_enriched)
-        else:
-            progress.enriched = count_parquet_rows(settings)
+        # The parquet sink, not tweets.enriched: a batch writes both alongside its replies, and the demo is done
+        # (and reads parquet for its summary) only once the parquet of every batch is committed.
+        progress.enriched = count_parquet_rows(settings)
     except Exception as exc:  # the broker may be busy for a moment; the next poll retries
         log.debug("offset poll failed: %s", exc)
     try:
@@ -130,7 +129,7 @@ def count_parquet_rows(settings: Settings) -> int:
 def parquet_counts(settings: Settings, column: str) -> dict[str, int]:
     """Enriched tweets per value of ``column`` (sentiment, topic), read from the parquet sink."""
     dataset = _parquet_dataset(settings)
-    if dataset is None:
+    if dataset is None or column not in dataset.schema.names:  # no parquet file yet (or only invalid input)
         return {}
     table = dataset.to_table(columns=[column]).group_by(column).aggregate([(column, "count")])
     return dict(zip(table.column(column).to_pylist(), table.column(f"{column}_count").to_pylist()))
