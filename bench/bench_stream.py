@@ -221,9 +221,9 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def write_reports(meta: dict[str, Any], phases: list[dict[str, Any]]) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "stream.json").write_text(json.dumps({**meta, "phases": phases}, indent=2) + "\n")
+def write_reports(meta: dict[str, Any], phases: list[dict[str, Any]], out: Path = OUT) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "stream.json").write_text(json.dumps({**meta, "phases": phases}, indent=2) + "\n")
     lines = [
         "## Stream job (Kafka -> Spark + NLP -> parquet / reply service)",
         "",
@@ -254,11 +254,11 @@ def write_reports(meta: dict[str, Any], phases: list[dict[str, Any]]) -> None:
         "Plot: `reports/bench/stream_latency.png`. Raw figures and per-step times: `reports/bench/stream.json`.",
         "",
     ]
-    (OUT / "stream.md").write_text("\n".join(lines))
-    plot(phases)
+    (out / "stream.md").write_text("\n".join(lines))
+    plot(phases, out)
 
 
-def plot(phases: list[dict[str, Any]]) -> None:
+def plot(phases: list[dict[str, Any]], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -279,7 +279,7 @@ def plot(phases: list[dict[str, Any]]) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(OUT / "stream_latency.png", dpi=120)
+    fig.savefig(out / "stream_latency.png", dpi=120)
     plt.close(fig)
 
 
@@ -308,6 +308,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2500,
                         help="tweets of the unreported warm-up phase: enough for batches of over 1,000 rows, which run on "
                              "every core, so every Python worker has loaded the models (smaller batches run in one task)")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for stream.json, stream.md, stream_latency.png")
     parser.add_argument("--fake-nlp", action="store_true", help="trivial enricher: measures the pipeline without models")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -360,8 +361,8 @@ def main() -> int:
             "nlp": "fake" if args.fake_nlp else "replyflow.nlp.pipeline (real models)",
             "model_version": phases[0].get("model_version") if phases else None, "commit": git_commit(),
         }  # fmt: skip
-        write_reports(meta, phases)
-        log.info("wrote %s", OUT / "stream.md")
+        write_reports(meta, phases, args.out)
+        log.info("wrote %s", args.out / "stream.md")
     finally:
         if spark is not None:
             spark.stop()

@@ -26,13 +26,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 from machine import describe  # noqa: E402
 
 SECTIONS = ROOT / "reports" / "bench"
-ORDER = ["models", "teacher_int8", "producer", "api", "stream", "cluster", "demo", "workspace"]
+ORDER = ["models", "teacher_int8", "producer", "api", "stream", "stream_cpu", "cluster", "demo", "workspace"]
 SCRIPTS = {
     "models": "bench/bench_models.py",
     "teacher_int8": "bench/bench_teacher_int8.py",
     "producer": "bench/bench_producer.py",
     "api": "bench/bench_api.py",
     "stream": "bench/bench_stream.py",
+    "stream_cpu": "bench/bench_stream_cpu.py",
     "cluster": "bench/bench_cluster.py",
     "demo": "bench/bench_demo.py",
     "workspace": "bench/bench_workspace.py",
