@@ -69,6 +69,15 @@ def test_retries_while_down_and_loses_nothing() -> None:
 
 
 @responses.activate
+def test_an_answer_cut_off_by_a_dying_service_is_retried() -> None:
+    """Killed while it sent its answer: the tweets may or may not be stored, and posting them again is safe."""
+    responses.add(responses.POST, URL, body=requests.exceptions.ChunkedEncodingError("IncompleteRead(0 bytes read)"))
+    responses.add_callback(responses.POST, URL, callback=ok)
+    result = client().post(rows(2))
+    assert result.posted == 2 and result.tickets == 2 and result.attempts == 2
+
+
+@responses.activate
 def test_client_error_is_not_retried() -> None:
     responses.add(responses.POST, URL, status=401, json={"error": {"code": "unauthorized"}})
     with pytest.raises(ReplyRejected, match="HTTP 401"):

@@ -141,7 +141,9 @@ class ReplyClient:
         body = ('{"tweets":[' + ",".join(chunk) + "]}").encode("utf-8")
         try:
             response = self.session.post(self.url, data=body, headers=self._headers, timeout=self.timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            # ChunkedEncodingError: the service died while sending its answer; whether it stored the tweets or not,
+            # posting them again is safe (idempotent by tweet_id).
             raise ReplyUnavailable(f"{type(exc).__name__}: {exc}") from None
         if response.status_code in RETRYABLE_STATUS:
             raise ReplyUnavailable(f"HTTP {response.status_code}: {response.text[:200]}")
