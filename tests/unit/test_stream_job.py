@@ -70,7 +70,7 @@ def make_job(settings: Any, time: FakeTime, query: FakeQuery | None = None) -> S
 
 
 def report(batch_id: int, rows: int) -> BatchReport:
-    return BatchReport(batch_id, rows, 1, rows - 1, 2, 2, 2, 0.5, 0.0, 0.2, 0.5, {"enrich": 0.3})
+    return BatchReport(batch_id, rows, 1, rows - 1, 2, 2, 0.5, 0.0, 0.2, 0.5, {"enrich": 0.3})
 
 
 def test_wait_returns_idle_after_quiet_period(settings: Any) -> None:
@@ -168,7 +168,7 @@ def test_totals_and_step_clock() -> None:
     totals.add(report(0, 10))
     totals.add(report(1, 5))
     assert totals.as_dict() == {"batches": 2, "rows_in": 15, "dead_letters": 2, "enriched": 13,
-                                "needs_reply": 4, "replies_posted": 4, "tickets": 4}  # fmt: skip
+                                "replies_posted": 4, "tickets": 4}
     assert totals.last is not None and totals.last.batch_id == 1
     time = FakeTime()
     steps: dict[str, float] = {}

@@ -75,7 +75,7 @@ def test_monitor_sets_lag_and_raises_and_clears_the_alert(settings: Any, caplog:
 
     clock.now += 5
     monitor.tick(progress)  # within the lag interval: nothing read, nothing changes
-    metrics.on_batch(BatchReport(3, 6, 1, 5, 2, 2, 2, 1.5, 0.0, None, 1.5))
+    metrics.on_batch(BatchReport(3, 6, 1, 5, 2, 2, 1.5, 0.0, None, 1.5))
     clock.now += 15
     caught_up = {"sources": [{"endOffset": json.dumps({cfg.topic_raw: {"0": 10, "1": 10}})}]}
     monitor.tick(caught_up)

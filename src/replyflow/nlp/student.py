@@ -247,10 +247,9 @@ def build_student_onnx(model: Any, tasks: tuple[Task, ...] = TASKS) -> Any:
 
     x = node("Transpose", [node("Gather", [const("embedding", embeddings.astype(np.float32)), "ids"], "emb")], "emb_t",
              perm=[1, 0, 2])
-    parts.nodes.append(helper.make_node("LSTM", [x, const("lstm.W", w), const("lstm.R", r), const("lstm.B", b.astype(np.float32)),
-                                           "lengths"], ["lstm.Y"], name="lstm", direction="bidirectional",
-                                  hidden_size=units))
-    y = node("Reshape", [node("Transpose", ["lstm.Y"], "lstm.Yt", perm=[2, 0, 1, 3]),
+    lstm = node("LSTM", [x, const("lstm.W", w), const("lstm.R", r), const("lstm.B", b.astype(np.float32)), "lengths"],
+                "lstm.Y", direction="bidirectional", hidden_size=units)
+    y = node("Reshape", [node("Transpose", [lstm], "lstm.Yt", perm=[2, 0, 1, 3]),
                          const("shape.merge", np.array([0, 0, -1], np.int64))], "states")
     maskf = node("Unsqueeze", [node("Cast", [node("Greater", ["ids", const("zero", np.array(0, np.int64))], "real")],
                                     "maskb", to=TensorProto.FLOAT), const("axis2", np.array([2], np.int64))], "maskf")

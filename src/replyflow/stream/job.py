@@ -207,7 +207,6 @@ class BatchWriter:
             rows_in=rows_in,
             dead_letters=n_dead,
             enriched=n_enriched,
-            needs_reply=posted.posted if posted else 0,
             replies_posted=posted.posted if posted else 0,
             tickets=posted.tickets if posted else 0,
             duration_s=round(self.clock.wall() - started, 3),
@@ -218,8 +217,8 @@ class BatchWriter:
         )
         self.totals.add(report)
         log.info(
-            "batch %d: %d in, %d enriched, %d to DLQ, %d need a reply, %d posted (%d tickets) in %.2f s (%s)",
-            batch_id, rows_in, n_enriched, n_dead, report.needs_reply, report.replies_posted, report.tickets,
+            "batch %d: %d in, %d enriched, %d to DLQ, %d replies posted (%d tickets) in %.2f s (%s)",
+            batch_id, rows_in, n_enriched, n_dead, report.replies_posted, report.tickets,
             report.duration_s, ", ".join(f"{k} {v:.2f}" for k, v in steps.items()),
         )  # fmt: skip
         if self.on_batch is not None:

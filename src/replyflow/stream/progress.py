@@ -17,14 +17,14 @@ from typing import Any
 
 @dataclass(frozen=True)
 class BatchReport:
-    """One micro-batch. Times are UNIX seconds (``parquet_written_at``: parquet commit of the batch);
+    """One micro-batch. ``replies_posted``: the tweets that need a reply, all posted (only those rows are fetched;
+    0 with replies off). Times are UNIX seconds (``parquet_written_at``: parquet commit of the batch);
     ``steps_s``: wall seconds per step (read_parse, enrich, replies, parquet, enriched_topic, dlq; the last four overlap)."""
 
     batch_id: int
     rows_in: int
     dead_letters: int
     enriched: int
-    needs_reply: int
     replies_posted: int
     tickets: int
     duration_s: float
@@ -42,7 +42,6 @@ class StreamTotals:
     rows_in: int = 0
     dead_letters: int = 0
     enriched: int = 0
-    needs_reply: int = 0
     replies_posted: int = 0
     tickets: int = 0
     last: BatchReport | None = None
@@ -54,7 +53,6 @@ class StreamTotals:
             self.rows_in += report.rows_in
             self.dead_letters += report.dead_letters
             self.enriched += report.enriched
-            self.needs_reply += report.needs_reply
             self.replies_posted += report.replies_posted
             self.tickets += report.tickets
             self.last = report
@@ -66,7 +64,6 @@ class StreamTotals:
                 "rows_in": self.rows_in,
                 "dead_letters": self.dead_letters,
                 "enriched": self.enriched,
-                "needs_reply": self.needs_reply,
                 "replies_posted": self.replies_posted,
                 "tickets": self.tickets,
             }
