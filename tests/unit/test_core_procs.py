@@ -1,4 +1,4 @@
-"""Pidfiles: a live pid only counts as ours when its command line says so (pids are reused)."""
+"""Pidfiles: a live pid only counts as ours when its command line says so (pids are reused); stopping and reaping."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from replyflow.core.procs import live_pid, stop_process
+from replyflow.core.procs import TAG_ENV, live_pid, reap_tagged, stop_process
 from replyflow.ops import background as services
 
 
@@ -53,3 +53,19 @@ def test_stop_process_terminates_then_kills(tmp_path: Path) -> None:
     assert stubborn.stdout is not None and stubborn.stdout.readline() == b"ready\n"
     assert stop_process(stubborn.pid, lambda: _alive(stubborn.pid), timeout=0.5, name="stubborn") is False
     assert not _alive(stubborn.pid)  # SIGKILLed after the timeout
+
+
+def _tagged(tag: str, seconds: float) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"],
+                            env={**os.environ, TAG_ENV: tag}, start_new_session=True)
+
+
+def test_reap_tagged_lets_a_process_that_is_exiting_go_and_stops_an_orphan(caplog) -> None:
+    tag = f"test-reap-{os.getpid()}"
+    exiting = _tagged(tag, 0.3)  # like Spark's JVM just after its driver: on its way out
+    assert reap_tagged(tag, timeout=5, grace=3) == 0
+    assert exiting.poll() is not None and "outlived" not in caplog.text
+
+    orphan = _tagged(tag, 60)
+    assert reap_tagged(tag, timeout=5, grace=0.3) == 1
+    assert not _alive(orphan.pid) and "1 process(es) of test-reap" in caplog.text  # stopped (and reaped), and said so

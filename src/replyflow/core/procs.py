@@ -112,11 +112,15 @@ def _not_zombie(pid: int) -> bool:
         return False
 
 
-def reap_tagged(tag: str, timeout: float = 10.0) -> int:
+def reap_tagged(tag: str, timeout: float = 10.0, grace: float = 3.0) -> int:
     """SIGTERM what is left of a stopped service (e.g. pyspark daemons and workers), SIGKILL after ``timeout``.
 
     Returns how many processes were left.  Called after the service's main process exited, so
-    anything still carrying its tag is an orphan nobody else will stop."""
+    anything still carrying its tag after ``grace`` seconds is an orphan nobody else will stop.
+    Why the grace: Spark's JVM exits by itself a fraction of a second after its Python driver, and
+    a routine ``replyflow down`` should not warn about it."""
+    with contextlib.suppress(WaitTimeout):
+        wait_until(lambda: not tagged_pids(tag), grace, interval=0.1, what=f"the processes of {tag} to exit")
     left = tagged_pids(tag)
     if not left:
         return 0
