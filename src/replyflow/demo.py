@@ -127,12 +127,15 @@ def count_parquet_rows(settings: Settings) -> int:
 
 
 def parquet_counts(settings: Settings, column: str) -> dict[str, int]:
-    """Enriched tweets per value of ``column`` (sentiment, topic), read from the parquet sink."""
+    """Enriched tweets per value of ``column`` (sentiment, topic), read from the parquet sink; key None counts the
+    rows without a value (a tweet with no support topic)."""
+    import pyarrow.compute as pc
+
     dataset = _parquet_dataset(settings)
     if dataset is None or column not in dataset.schema.names:  # no parquet file yet (or only invalid input)
         return {}
-    table = dataset.to_table(columns=[column]).group_by(column).aggregate([(column, "count")])
-    return dict(zip(table.column(column).to_pylist(), table.column(f"{column}_count").to_pylist()))
+    counted = dataset.to_table(columns=[column]).group_by(column).aggregate([(column, "count", pc.CountOptions("all"))])
+    return dict(zip(counted.column(column).to_pylist(), counted.column(f"{column}_count").to_pylist()))
 
 
 def _table(progress: Progress) -> Table:
@@ -163,6 +166,7 @@ def _finished(progress: Progress, previous: tuple[int, ...] | None) -> bool:
 
 def _summary(console: Console, settings: Settings, progress: Progress) -> None:
     stats = _api(settings, "stats")
+    console.print()  # the live table's last line may lack its newline (output not a terminal)
     console.rule("Summary")
     tickets_by_topic = stats.get("tickets", {}).get("by_topic", {})
     for column in ("sentiment", "topic"):
@@ -170,7 +174,7 @@ def _summary(console: Console, settings: Settings, progress: Progress) -> None:
         table.add_column(column)
         table.add_column("tweets", justify="right")
         for name, count in sorted(parquet_counts(settings, column).items(), key=lambda kv: -kv[1]):
-            table.add_row(str(name), str(count))
+            table.add_row("(no support topic)" if name is None else str(name), str(count))
         console.print(table)
     table = Table(title="tickets per topic code")
     table.add_column("code")

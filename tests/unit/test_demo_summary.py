@@ -24,6 +24,8 @@ def test_parquet_counts_per_value(settings) -> None:
 
     part = Path(settings.parquet_location) / "date=2015-02-24" / "batch_id=0"
     part.mkdir(parents=True)
-    pd.DataFrame({"sentiment": ["negative", "negative", "positive"]}).to_parquet(part / "part-0.parquet")
+    pd.DataFrame({"sentiment": ["negative", "negative", "positive"],
+                  "topic": ["Baggage Issue", None, None]}).to_parquet(part / "part-0.parquet")
     assert count_parquet_rows(settings) == 3
     assert parquet_counts(settings, "sentiment") == {"negative": 2, "positive": 1}
+    assert parquet_counts(settings, "topic") == {"Baggage Issue": 1, None: 2}  # tweets without a topic are counted
