@@ -24,8 +24,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from replyflow.core.labels import GENERAL_CODE
 from replyflow.core.policy import REASONS
 from replyflow.ops import background as services
+from replyflow.reply.queries import MAX_PER_PAGE
 from replyflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -164,6 +166,28 @@ def _finished(progress: Progress, previous: tuple[int, ...] | None) -> bool:
     )
 
 
+def pick_examples(tickets: list[dict[str, Any]], topics: int = 3) -> list[dict[str, Any]]:
+    """Tickets (API list items) that show what the policy does: public replies naming ``topics`` different
+    topics, one with the general body (the topic was not confident enough to name), and one ticket per reason
+    that gets no public reply (left for a human agent), as far as the tickets hold them."""
+    picked: list[dict[str, Any]] = []
+    codes: set[str] = set()  # topics named in a public reply
+    general = False  # a public reply with the general body
+    reasons: set[str] = set()  # tickets without a public reply
+    for ticket in tickets:
+        code, reason, replied = ticket.get("topic_code"), ticket.get("reason"), ticket.get("reply_status") is not None
+        if replied and code != GENERAL_CODE and code not in codes and len(codes) < topics:
+            codes.add(code)
+        elif replied and code == GENERAL_CODE and not general:
+            general = True
+        elif not replied and reason not in reasons:
+            reasons.add(reason)
+        else:
+            continue
+        picked.append(ticket)
+    return picked
+
+
 def _summary(console: Console, settings: Settings, progress: Progress) -> None:
     stats = _api(settings, "stats")
     console.print()  # the live table's last line may lack its newline (output not a terminal)
@@ -182,10 +206,7 @@ def _summary(console: Console, settings: Settings, progress: Progress) -> None:
     for code, count in sorted(tickets_by_topic.items(), key=lambda kv: -kv[1]):
         table.add_row(code, str(count))
     console.print(table)
-    # One example per topic code, so the summary shows the range of replies.
-    tickets = []
-    for code in list(tickets_by_topic)[:6]:
-        tickets += _api(settings, "tickets", topic=code, per_page=1).get("items", [])
+    tickets = pick_examples(_api(settings, "tickets", per_page=MAX_PER_PAGE).get("items", []))
     examples = Table(title="example replies: what the policy did and why", show_lines=True)
     examples.add_column("ticket")
     examples.add_column("tweet")
