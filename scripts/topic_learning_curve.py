@@ -17,9 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARES = (0.125, 0.25, 0.5, 0.75, 1.0)
@@ -28,9 +25,9 @@ C = 3.0  # the baseline's C chosen on validation by `replyflow evaluate` (report
 
 
 def main() -> int:
-    from replyflow.core.labels import TOPIC_CLASSES
+    from replyflow.nlp.baselines import logistic, tfidf_features
     from replyflow.nlp.data import load_labelled
-    from replyflow.nlp.tasks import NO_TOPIC
+    from replyflow.nlp.evaluate import gold8
     from replyflow.nlp.text import clean_texts
     from replyflow.settings import Settings
 
@@ -38,18 +35,14 @@ def main() -> int:
     train = df[(df["split"] == "train") & df["topic"].notna()].reset_index(drop=True)
     val = df[(df["split"] == "validation") & df["topic"].notna()].reset_index(drop=True)
     x_train, x_val = clean_texts(train["text"].tolist()), clean_texts(val["text"].tolist())
-    eight = (val["topic"] != NO_TOPIC).to_numpy()  # macro-F1 over the 8 classes, as topic.gold8_test
     points = []
     for share in SHARES:
         scores = []
         for seed in range(SEEDS if share < 1 else 1):
             rows = np.random.default_rng(seed).permutation(len(train))[: int(share * len(train))]
-            vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, token_pattern=r"\S+")
-            model = LogisticRegression(C=C, max_iter=3000, class_weight="balanced")
-            model.fit(vec.fit_transform([x_train[i] for i in rows]), train["topic"].iloc[rows])
-            predicted = model.predict(vec.transform(x_val))
-            scores.append(f1_score(val["topic"][eight], predicted[eight], labels=list(TOPIC_CLASSES), average="macro",
-                                   zero_division=0))
+            vec = tfidf_features()
+            model = logistic(C).fit(vec.fit_transform([x_train[i] for i in rows]), train["topic"].iloc[rows])
+            scores.append(gold8(val, list(model.predict(vec.transform(x_val))))["macro_f1"])  # as topic.gold8_test
         points.append({"share": share, "train_rows": int(share * len(train)), "val_macro_f1_8": round(float(np.mean(scores)), 4),
                        "std": round(float(np.std(scores)), 4), "seeds": len(scores)})
         print(f"{points[-1]['train_rows']:>6} gold training rows: validation macro-F1 (8 classes) "
